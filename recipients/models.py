@@ -1,0 +1,233 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+SERVICE_DESK_GROUP = "service desk"
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    NL = "nl", "Nederlands"
+    FR = "fr", "Français"
+    DE = "de", "Deutsch"
+
+
+class Department(models.Model):
+    """A radiology department or any organisation unit that sends or receives."""
+
+    name = models.CharField(_("name"), max_length=200)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Brussels")
+    default_validity_days = models.PositiveIntegerField(
+        _("default validity (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: one calendar month."),
+    )
+    max_validity_days = models.PositiveIntegerField(
+        _("maximum validity (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: no maximum."),
+    )
+    allow_unlimited = models.BooleanField(_("allow unlimited access"), default=True)
+    max_recipients = models.PositiveSmallIntegerField(_("maximum recipients"), default=3)
+    is_public = models.BooleanField(
+        _("findable in search"), default=True, help_text=_("Shown to senders in search.")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who uses PACSshare: sender, recipient or admin."""
+
+    title = models.CharField(_("title"), max_length=40, blank=True)
+    speciality = models.CharField(_("speciality"), max_length=100, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+    email_public = models.BooleanField(_("e-mail is public"), default=False)
+    mobile = models.CharField(
+        _("mobile"), max_length=20, blank=True, help_text=_("E.164, e.g. +32475123456")
+    )
+    mobile_public = models.BooleanField(_("mobile is public"), default=False)
+    language = models.CharField(
+        _("language"), max_length=2, choices=Language.choices, default=Language.EN
+    )
+    departments = models.ManyToManyField(
+        Department,
+        through="Membership",
+        related_name="members",
+        blank=True,
+        verbose_name=_("departments"),
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self):
+        name = " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+        return name or self.username
+
+    @property
+    def is_service_desk(self):
+        if self.is_superuser:
+            return True
+        if not hasattr(self, "_is_service_desk"):
+            self._is_service_desk = self.groups.filter(name=SERVICE_DESK_GROUP).exists()
+        return self._is_service_desk
+
+    @property
+    def mobile_last_digits(self):
+        return self.mobile[-2:] if self.mobile else ""
+
+
+class Membership(models.Model):
+    """A user's membership of a department; admins watch its outgoing shares."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="memberships"
+    )
+    is_admin = models.BooleanField(_("department admin"), default=False)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "department"], name="membership_unique_user_department"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.department}"
+
+
+class PhysicianNumber(models.Model):
+    """A registration number of a physician in one national scheme."""
+
+    class Scheme(models.TextChoices):
+        RIZIV = "RIZIV", "RIZIV"
+        BIG = "BIG", "BIG"
+        INSEE = "INSEE", "INSEE"
+        HIN = "HIN", "HIN"
+        UCGN = "UCGN", "UCGN"
+        PNB = "PNB", "PNB"
+        OTHER = "OTHER", _("Other")
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="physician_numbers"
+    )
+    scheme = models.CharField(_("scheme"), max_length=10, choices=Scheme.choices)
+    number = models.CharField(_("number"), max_length=40)
+    # The number without spaces, dots or dashes: what search compares against.
+    number_digits = models.CharField(max_length=40, editable=False, db_index=True)
+
+    class Meta:
+        verbose_name = _("physician number")
+        verbose_name_plural = _("physician numbers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scheme", "number_digits"], name="physician_number_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.scheme} {self.number}"
+
+    def save(self, *args, **kwargs):
+        self.number_digits = normalize_number(self.number)
+        super().save(*args, **kwargs)
+
+
+def normalize_number(value):
+    """Return a physician number without separators, upper-cased."""
+    return "".join(ch for ch in value.upper() if ch.isalnum())
+
+
+class UserGroup(models.Model):
+    """A named group of users, such as a practice or a team."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    is_public = models.BooleanField(_("findable in search"), default=False)
+    members = models.ManyToManyField(
+        User, related_name="user_groups", blank=True, verbose_name=_("members")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("group")
+        verbose_name_plural = _("groups")
+
+    def __str__(self):
+        return self.name
+
+
+class Favorite(models.Model):
+    """One of a sender's favorite recipients: a user, a group or a department."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favorites"
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    group = models.ForeignKey(
+        UserGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = _("favorite")
+        verbose_name_plural = _("favorites")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(user__isnull=False, group__isnull=True, department__isnull=True)
+                    | Q(user__isnull=True, group__isnull=False, department__isnull=True)
+                    | Q(user__isnull=True, group__isnull=True, department__isnull=False)
+                ),
+                name="favorite_exactly_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "user"], name="favorite_unique_user",
+                condition=Q(user__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "group"], name="favorite_unique_group",
+                condition=Q(group__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "department"], name="favorite_unique_department",
+                condition=Q(department__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.owner} ★ {self.target}"
+
+    @property
+    def target(self):
+        return self.user or self.group or self.department

@@ -1,0 +1,165 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from recipients.models import Department
+
+
+class Patient(models.Model):
+    """A patient as the source department's DICOM headers name them."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="patients"
+    )
+    patient_id = models.CharField(_("patient ID"), max_length=64)
+    family_name = models.CharField(_("last name"), max_length=100, blank=True)
+    given_name = models.CharField(_("first name"), max_length=100, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    sex = models.CharField(_("sex"), max_length=1, blank=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "patient_id"], name="patient_unique_per_department"
+            )
+        ]
+
+    def __str__(self):
+        return self.full_name or self.patient_id
+
+    @property
+    def full_name(self):
+        return " ".join(p for p in (self.given_name, self.family_name) if p)
+
+    @property
+    def initials(self):
+        return "".join(f"{p[0]}." for p in (self.given_name, self.family_name) if p)
+
+
+class Study(models.Model):
+    """One imaging exam; it belongs to the department that produced it."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="studies"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    study_instance_uid = models.CharField(_("study instance UID"), max_length=64, unique=True)
+    accession_number = models.CharField(_("accession number"), max_length=16, blank=True)
+    study_date = models.DateField(_("study date"), null=True, blank=True)
+    study_time = models.TimeField(_("study time"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    # Distinct modalities of the study's series, comma-separated ("CT,MR").
+    modalities = models.CharField(_("modalities"), max_length=64, blank=True)
+    referring_physician = models.CharField(
+        _("referring physician"), max_length=200, blank=True
+    )
+    institution_name = models.CharField(_("institution"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-study_date", "-study_time", "-id"]
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+        indexes = [
+            models.Index(
+                fields=["department", "-study_date", "-study_time", "-id"],
+                name="study_department_date_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.description or _('Study')} ({self.study_date or '?'})"
+
+    def get_absolute_url(self):
+        return reverse("studies:study", args=[self.pk])
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(
+        _("series instance UID"), max_length=64, unique=True
+    )
+    modality = models.CharField(_("modality"), max_length=16, blank=True)
+    series_number = models.IntegerField(_("series number"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["series_number", "id"]
+        verbose_name = _("series")
+        verbose_name_plural = _("series")
+
+    def __str__(self):
+        return self.description or f"{self.modality} {self.series_number or ''}".strip()
+
+
+def instance_upload_to(instance, filename):
+    return f"dicom/{instance.sop_instance_uid}.dcm"
+
+
+class Instance(models.Model):
+    """One DICOM file (image, possibly multi-frame, or other object)."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(_("SOP instance UID"), max_length=64, unique=True)
+    sop_class_uid = models.CharField(_("SOP class UID"), max_length=64, blank=True)
+    instance_number = models.IntegerField(_("instance number"), null=True, blank=True)
+    number_of_frames = models.PositiveIntegerField(_("frames"), default=1)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    has_pixels = models.BooleanField(default=False)
+    file = models.FileField(_("file"), upload_to=instance_upload_to, max_length=255)
+
+    class Meta:
+        ordering = ["instance_number", "id"]
+        verbose_name = _("instance")
+        verbose_name_plural = _("instances")
+
+    def __str__(self):
+        return self.sop_instance_uid
+
+
+class Report(models.Model):
+    """The radiology report of a study; every change is kept as a revision."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="report")
+    text = models.TextField(_("text"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+
+    def __str__(self):
+        return f"Report of {self.study}"
+
+
+class ReportRevision(models.Model):
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="revisions")
+    text = models.TextField(_("text"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("report revision")
+        verbose_name_plural = _("report revisions")
+
+    def __str__(self):
+        return f"{self.report} @ {self.created_at:%Y-%m-%d %H:%M}"

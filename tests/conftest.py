@@ -1,0 +1,59 @@
+"""Shared fixtures: service markers, factories, and a DICOM sample helper."""
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _reachable(url, default_port):
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or default_port), 2):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_service(marker_name):
+    if marker_name == "postgres":
+        if connection.vendor != "postgresql":
+            return "DATABASE_URL does not point at PostgreSQL"
+        return None
+    if marker_name == "redis":
+        url = settings.REDIS_URL
+        if not url:
+            return "REDIS_URL is not set"
+        if not _reachable(url, 6379):
+            return f"Redis at {url} is unreachable"
+        return None
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _require_services(request):
+    """Skip a test whose service is absent; with PACSSHARE_REQUIRE_SERVICES=1, fail it."""
+    for name in ("postgres", "redis"):
+        if request.node.get_closest_marker(name) is None:
+            continue
+        reason = _missing_service(name)
+        if reason is None:
+            continue
+        if settings.PACSSHARE_REQUIRE_SERVICES:
+            pytest.fail(f"{name} is required (PACSSHARE_REQUIRE_SERVICES=1): {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(tmp_path, settings):
+    """Keep media, outbox and render cache of each test in its own folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.OUTBOX_DIR = str(tmp_path / "outbox")
+    settings.EMAIL_FILE_PATH = str(tmp_path / "outbox" / "mail")
+    settings.SMS_FILE_PATH = str(tmp_path / "outbox" / "sms")
+    settings.RENDER_CACHE_DIR = str(tmp_path / "render-cache")
