@@ -1,0 +1,60 @@
+from django.contrib import admin
+
+from .models import Instance, Patient, Report, ReportRevision, Series, Study
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = [
+        "patient_id",
+        "family_name",
+        "given_name",
+        "birth_date",
+        "department",
+    ]
+    list_filter = ["department"]
+    search_fields = ["patient_id", "family_name", "given_name"]
+
+
+class SeriesInline(admin.TabularInline):
+    model = Series
+    extra = 0
+    fields = ["series_number", "modality", "description", "series_instance_uid"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["study_date", "patient", "description", "modalities", "department"]
+    list_filter = ["department", "modalities"]
+    search_fields = ["patient__family_name", "patient__patient_id", "description"]
+    date_hierarchy = "study_date"
+    raw_id_fields = ["patient"]
+    inlines = [SeriesInline]
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    list_display = ["study", "series_number", "modality", "description"]
+    raw_id_fields = ["study"]
+
+
+@admin.register(Instance)
+class InstanceAdmin(admin.ModelAdmin):
+    list_display = ["sop_instance_uid", "series", "instance_number", "number_of_frames"]
+    raw_id_fields = ["series"]
+
+
+class ReportRevisionInline(admin.TabularInline):
+    model = ReportRevision
+    extra = 0
+    readonly_fields = ["text", "author", "created_at"]
+    can_delete = False
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["study", "updated_at", "updated_by"]
+    raw_id_fields = ["study", "updated_by"]
+    inlines = [ReportRevisionInline]
