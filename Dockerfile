@@ -1,0 +1,22 @@
+# The production image: gunicorn for the web, the same image runs the Celery worker.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml requirements.lock ./
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/reqs.txt
+RUN pip install --no-cache-dir -c requirements.lock -r /tmp/reqs.txt
+
+COPY . .
+RUN DEBUG=0 SECRET_KEY=build-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz \
+    python manage.py collectstatic --no-input \
+    && useradd --system --uid 1000 pacsshare \
+    && mkdir -p /app/var && chown -R pacsshare /app/var
+USER pacsshare
+
+EXPOSE 8000
+CMD ["gunicorn", "pacsshare.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--no-control-socket", "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s"]
