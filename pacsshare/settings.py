@@ -139,6 +139,8 @@ SMS_FILE_PATH = str(Path(OUTBOX_DIR) / "sms")
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM = env.str("TWILIO_FROM", default="")
+# Dotted path of a twilio.http.HttpClient subclass; empty: twilio's own.
+TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (the
 # callers enqueue with transaction.on_commit, so "in-process" means "after commit").
@@ -154,6 +156,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Longer than any countdown or retry delay used by the tasks (at most 1 hour).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Notification retries: exponential backoff from BASE seconds, capped at MAX (well
+# under the visibility timeout above), with jitter; then the row is marked failed.
+NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=5)
+NOTIFICATION_RETRY_BASE = env.float("NOTIFICATION_RETRY_BASE", default=30.0)
+NOTIFICATION_RETRY_MAX = 600.0
 CELERY_TIMEZONE = TIME_ZONE
 
 CACHES = {
