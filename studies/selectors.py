@@ -1,6 +1,10 @@
+import re
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from .models import Study
+from .models import Instance, Report, Series, Study
 
 
 def studies_visible_to(*, user):
@@ -11,8 +15,88 @@ def studies_visible_to(*, user):
 def get_study_for_member(*, user, study_id):
     """Return a study of one of the user's departments, or raise 404."""
     try:
-        return studies_visible_to(user=user).select_related("patient", "department").get(
-            pk=study_id
+        return (
+            studies_visible_to(user=user)
+            .select_related("patient", "department")
+            .get(pk=study_id)
         )
     except Study.DoesNotExist:
         raise Http404("No such study") from None
+
+
+def _count_of(queryset, *, field):
+    """Return a subquery counting the rows of queryset per outer study."""
+    counted = queryset.order_by().values(field).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def with_overview_columns(queryset):
+    """Annotate what an overview row shows, so a page costs a fixed number of queries.
+
+    Counts are correlated subqueries rather than joins: joining series and
+    instances would multiply rows before grouping.
+    """
+    return queryset.select_related("patient", "department").annotate(
+        series_count=_count_of(
+            Series.objects.filter(study=OuterRef("pk")), field="study"
+        ),
+        instance_count=_count_of(
+            Instance.objects.filter(series__study=OuterRef("pk")), field="series__study"
+        ),
+        has_report=Exists(Report.objects.filter(study=OuterRef("pk")).exclude(text="")),
+    )
+
+
+def modality_choices_for(*, user):
+    """Return the distinct modalities ("CT", "MR", ...) of the user's studies."""
+    values = (
+        studies_visible_to(user=user)
+        .exclude(modalities="")
+        .order_by()
+        .values_list("modalities", flat=True)
+        .distinct()
+    )
+    found = {m.strip().upper() for value in values for m in value.split(",")}
+    return sorted(m for m in found if m)
+
+
+def studies_filter(
+    queryset,
+    *,
+    patient="",
+    date_from=None,
+    date_to=None,
+    modality="",
+    description="",
+):
+    """Narrow a study queryset by the overview's filters; empty values don't filter."""
+    for term in patient.split():
+        queryset = queryset.filter(
+            Q(patient__family_name__icontains=term)
+            | Q(patient__given_name__icontains=term)
+            | Q(patient__patient_id__icontains=term)
+        )
+    if date_from:
+        queryset = queryset.filter(study_date__gte=date_from)
+    if date_to:
+        queryset = queryset.filter(study_date__lte=date_to)
+    if modality:
+        # modalities holds "CT,MR": match a whole item, not "CT" inside "PCT".
+        queryset = queryset.filter(
+            modalities__iregex=rf"(^|,)\s*{re.escape(modality)}\s*(,|$)"
+        )
+    if description:
+        queryset = queryset.filter(description__icontains=description)
+    return queryset
+
+
+def series_of_study(*, study):
+    """Return the study's series with their instance and frame counts."""
+    return study.series.annotate(instance_count=Count("instances")).order_by(
+        "series_number", "id"
+    )
+
+
+def report_of_study(*, study):
+    """Return the study's report, or None when it has none."""
+    return Report.objects.filter(study=study).select_related("updated_by").first()

@@ -1,15 +1,58 @@
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import F
 from django.shortcuts import render
 
-from .selectors import get_study_for_member
+from .forms import OverviewFilterForm
+from .selectors import (
+    get_study_for_member,
+    modality_choices_for,
+    report_of_study,
+    series_of_study,
+    studies_filter,
+    studies_visible_to,
+    with_overview_columns,
+)
+
+STUDIES_PER_PAGE = 25
 
 
 @login_required
 def overview(request):
-    return render(request, "studies/overview.html", {})
+    """List the studies of the user's departments, newest first, with filters."""
+    form = OverviewFilterForm(
+        request.GET or None, modalities=modality_choices_for(user=request.user)
+    )
+    if form.is_bound:
+        # Invalid fields are reported beside the form; the valid ones still apply.
+        form.is_valid()
+    studies = studies_filter(studies_visible_to(user=request.user), **form.filters())
+    studies = with_overview_columns(studies).order_by(
+        F("study_date").desc(nulls_last=True),
+        F("study_time").desc(nulls_last=True),
+        "-id",
+    )
+    page = Paginator(studies, STUDIES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    for study in rows:
+        study.modality_list = [m for m in study.modalities.split(",") if m]
+    return render(
+        request,
+        "studies/overview.html",
+        {"form": form, "page": page, "studies": rows, "tab": "department"},
+    )
 
 
 @login_required
 def study_detail(request, study_id):
+    """Show one study of the user's departments: patient, series and report."""
     study = get_study_for_member(user=request.user, study_id=study_id)
-    return render(request, "studies/study.html", {"study": study})
+    return render(
+        request,
+        "studies/study.html",
+        {
+            "study": study,
+            "series_list": series_of_study(study=study),
+            "report": report_of_study(study=study),
+        },
+    )
