@@ -47,8 +47,19 @@ class UserAdmin(DjangoUserAdmin):
     )
 
 
+POLICY_FIELDS = [
+    "default_validity_days",
+    "max_validity_days",
+    "allow_unlimited",
+    "max_recipients",
+]
+
+
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
+    """Departments: the service desk edits all; a department admin edits only the
+    sharing policy of their own departments."""
+
     list_display = [
         "name",
         "code",
@@ -59,6 +70,61 @@ class DepartmentAdmin(admin.ModelAdmin):
         "max_recipients",
     ]
     search_fields = ["name", "code", "city"]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["name", "code", "city", "postcode", "time_zone", "is_public"]},
+        ),
+        (_("Sharing policy"), {"fields": POLICY_FIELDS}),
+    ]
+
+    def _sees_all(self, request, action):
+        user = request.user
+        return user.is_service_desk or user.has_perm(f"recipients.{action}_department")
+
+    def _administered(self, request):
+        return Department.objects.filter(
+            memberships__user=request.user, memberships__is_admin=True
+        )
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self._sees_all(request, "view") or self._sees_all(request, "change"):
+            return queryset
+        return queryset.filter(pk__in=self._administered(request).values("pk"))
+
+    def _administers(self, request, obj):
+        administered = self._administered(request)
+        if obj is None:
+            return administered.exists()
+        return administered.filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or self._administers(
+            request, None
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return (
+            self._sees_all(request, "view")
+            or self._sees_all(request, "change")
+            or self._administers(request, obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return self._sees_all(request, "change") or self._administers(request, obj)
+
+    def has_add_permission(self, request):
+        return self._sees_all(request, "add")
+
+    def has_delete_permission(self, request, obj=None):
+        return self._sees_all(request, "delete")
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._sees_all(request, "change"):
+            return []
+        # A department admin sets the policy; the rest belongs to the service desk.
+        return ["name", "code", "city", "postcode", "time_zone", "is_public"]
 
 
 @admin.register(UserGroup)

@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class SharingConfig(AppConfig):
     name = "sharing"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_login_failed
+
+        from .audit import record_login_failed
+
+        user_login_failed.connect(
+            record_login_failed, dispatch_uid="sharing.audit.login_failed"
+        )

@@ -1,6 +1,46 @@
 from django.urls import path
 
-from . import views
+from . import access_views, status_views, wizard
 
 app_name = "sharing"
-urlpatterns = []
+urlpatterns = [
+    # The share wizard (sharing/wizard.py).
+    path("share/", wizard.share_start, name="share_start"),
+    path(
+        "share/wizard/<str:step>/",
+        wizard.ShareWizard.as_view(url_name="sharing:share_step"),
+        name="share_step",
+    ),
+    path("share/<int:share_id>/", wizard.share_done, name="share_done"),
+    path("share/<int:share_id>/again/", wizard.share_again, name="share_again"),
+    path(
+        "share/from-bucket/<int:bucket_id>/",
+        wizard.reshare_start,
+        name="reshare_start",
+    ),
+    # Status Forwarding and the access-log export (sharing/status_views.py).
+    path("status/", status_views.status_forwarding, name="status_forwarding"),
+    path(
+        "status/<int:bucket_id>/unlock/",
+        status_views.status_unlock,
+        name="status_unlock",
+    ),
+    path(
+        "status/<int:bucket_id>/revoke/",
+        status_views.status_revoke,
+        name="status_revoke",
+    ),
+    path("status/audit.csv", status_views.audit_export, name="audit_export"),
+    # Recipient access (sharing/access_views.py): link, SMS code, received studies.
+    path("b/<str:token>/", access_views.bucket_link, name="bucket_link"),
+    path("received/<int:bucket_id>/", access_views.received, name="received"),
+    path(
+        "received/<int:bucket_id>/code/", access_views.bucket_code, name="bucket_code"
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/",
+        access_views.received_study,
+        name="received_study",
+    ),
+    path("shared-with-me/", access_views.shared_with_me, name="shared_with_me"),
+]

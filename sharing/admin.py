@@ -1,0 +1,544 @@
+"""Django admin for department admins and the service desk.
+
+Department admins see and act on what their departments sent, nothing else; the
+service desk sees every department. Unlock, revoke and retry call the same
+services as the Status Forwarding page. The access log is read-only for all.
+"""
+
+import datetime
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .admin_services import (
+    BucketAlreadyRevoked,
+    BucketNotLocked,
+    bucket_revoke,
+    bucket_unlock,
+    can_administer_bucket,
+    can_revoke_bucket,
+    departments_administered_by,
+    notification_retry,
+)
+from .models import AuditEvent, Bucket, BucketUnlock, Label, Notification, Share
+from .status_selectors import expired_q
+from .status_views import audit_csv_response
+
+
+class DepartmentScopedAdmin(admin.ModelAdmin):
+    """Limit a model's admin to the departments the user administers.
+
+    `department_path` is the lookup from the model to the sending department.
+    The service desk sees everything; anyone else who administers no department
+    sees nothing (Django's model permissions are not consulted: the department
+    memberships are the permissions here).
+    """
+
+    department_path = "department"
+
+    def administered_ids(self, request):
+        if not hasattr(request, "_administered_department_ids"):
+            request._administered_department_ids = set(
+                departments_administered_by(user=request.user).values_list(
+                    "pk", flat=True
+                )
+            )
+        return request._administered_department_ids
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_service_desk:
+            return queryset
+        return queryset.filter(
+            **{f"{self.department_path}__in": self.administered_ids(request)}
+        )
+
+    def object_department_id(self, obj):
+        value = obj
+        for part in self.department_path.split("__"):
+            value = getattr(value, part, None)
+            if value is None:
+                return None
+        return value.pk
+
+    def administers(self, request, obj=None):
+        if request.user.is_service_desk:
+            return True
+        if obj is None:
+            return bool(self.administered_ids(request))
+        return self.object_department_id(obj) in self.administered_ids(request)
+
+    def has_module_permission(self, request):
+        return self.administers(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.administers(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = _("expired")
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        expired = expired_q()
+        if self.value() == "yes":
+            return queryset.filter(expired)
+        if self.value() == "no":
+            return queryset.exclude(expired)
+        return queryset
+
+
+class LockedFilter(admin.SimpleListFilter):
+    title = _("locked")
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(locked_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(locked_at__isnull=True)
+        return queryset
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = _("revoked")
+    parameter_name = "revoked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        revoked = Q(revoked_at__isnull=False) | Q(share__revoked_at__isnull=False)
+        if self.value() == "yes":
+            return queryset.filter(revoked)
+        if self.value() == "no":
+            return queryset.exclude(revoked)
+        return queryset
+
+
+class AdministeredDepartmentFilter(admin.SimpleListFilter):
+    """The sending department, offering only the departments the user administers."""
+
+    title = _("department")
+    parameter_name = "department"
+    department_path = "share__source_department"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(d.pk), d.name) for d in departments_administered_by(user=request.user)
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"{self.department_path}__pk": self.value()})
+        return queryset
+
+
+class ShareDepartmentFilter(AdministeredDepartmentFilter):
+    department_path = "source_department"
+
+
+class EventDepartmentFilter(AdministeredDepartmentFilter):
+    department_path = "department"
+
+
+class BucketUnlockInline(admin.TabularInline):
+    model = BucketUnlock
+    extra = 0
+    can_delete = False
+    fields = ["unlocked_at", "unlocked_by", "failed_attempts"]
+    readonly_fields = fields
+    verbose_name_plural = _("unlock history")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Bucket)
+class BucketAdmin(DepartmentScopedAdmin):
+    department_path = "share__source_department"
+    list_display = [
+        "id",
+        "recipient_display",
+        "sender",
+        "department",
+        "shared_on",
+        "valid_till",
+        "failed_otp_attempts",
+        "is_locked_display",
+        "is_revoked_display",
+    ]
+    list_display_links = ["id", "recipient_display"]
+    list_filter = [
+        LockedFilter,
+        ExpiredFilter,
+        RevokedFilter,
+        AdministeredDepartmentFilter,
+    ]
+    search_fields = [
+        "recipient_user__first_name",
+        "recipient_user__last_name",
+        "recipient_user__username",
+        "recipient_group__name",
+        "recipient_department__name",
+        "share__sender__last_name",
+        "share__studies__patient__family_name",
+        "share__studies__patient__patient_id",
+    ]
+    list_select_related = [
+        "share__sender",
+        "share__source_department",
+        "recipient_user",
+        "recipient_group",
+        "recipient_department",
+    ]
+    actions = ["unlock_selected", "revoke_selected"]
+    inlines = [BucketUnlockInline]
+    fields = [
+        "share",
+        "recipient_user",
+        "recipient_group",
+        "recipient_department",
+        "require_otp",
+        "send_mail",
+        "failed_otp_attempts",
+        "locked_at",
+        "revoked_at",
+        "revoked_by",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("recipient"))
+    def recipient_display(self, obj):
+        return obj.recipient
+
+    @admin.display(description=_("shared by"), ordering="share__sender__last_name")
+    def sender(self, obj):
+        return obj.share.sender
+
+    @admin.display(description=_("department"), ordering="share__source_department")
+    def department(self, obj):
+        return obj.share.source_department
+
+    @admin.display(description=_("shared on"), ordering="share__created_at")
+    def shared_on(self, obj):
+        return obj.share.created_at
+
+    @admin.display(description=_("valid till"), ordering="share__valid_until")
+    def valid_till(self, obj):
+        return obj.share.valid_until or _("unlimited")
+
+    @admin.display(description=_("locked"), boolean=True, ordering="locked_at")
+    def is_locked_display(self, obj):
+        return obj.is_locked
+
+    @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
+    def is_revoked_display(self, obj):
+        return obj.is_revoked
+
+    def has_unlock_permission(self, request):
+        return self.administers(request)
+
+    def has_revoke_permission(self, request):
+        return self.administers(request)
+
+    @admin.action(permissions=["unlock"], description=_("Unlock selected buckets"))
+    def unlock_selected(self, request, queryset):
+        unlocked = skipped = 0
+        for bucket in queryset.select_related("share"):
+            if not can_administer_bucket(user=request.user, bucket=bucket):
+                skipped += 1
+                continue
+            try:
+                bucket_unlock(bucket=bucket, by=request.user, request=request)
+            except (BucketNotLocked, PermissionDenied):
+                skipped += 1
+            else:
+                unlocked += 1
+        self._report(
+            request,
+            done=unlocked,
+            skipped=skipped,
+            done_message=lambda n: ngettext(
+                "%(count)d bucket unlocked.", "%(count)d buckets unlocked.", n
+            ),
+            skipped_message=lambda n: ngettext(
+                "%(count)d bucket was not locked and was left as it was.",
+                "%(count)d buckets were not locked and were left as they were.",
+                n,
+            ),
+        )
+
+    @admin.action(permissions=["revoke"], description=_("Revoke selected buckets"))
+    def revoke_selected(self, request, queryset):
+        revoked = skipped = 0
+        for bucket in queryset.select_related("share"):
+            if not can_revoke_bucket(user=request.user, bucket=bucket):
+                skipped += 1
+                continue
+            try:
+                bucket_revoke(bucket=bucket, by=request.user, request=request)
+            except (BucketAlreadyRevoked, PermissionDenied):
+                skipped += 1
+            else:
+                revoked += 1
+        self._report(
+            request,
+            done=revoked,
+            skipped=skipped,
+            done_message=lambda n: ngettext(
+                "%(count)d bucket revoked.", "%(count)d buckets revoked.", n
+            ),
+            skipped_message=lambda n: ngettext(
+                "%(count)d bucket was already revoked.",
+                "%(count)d buckets were already revoked.",
+                n,
+            ),
+        )
+
+    def _report(self, request, *, done, skipped, done_message, skipped_message):
+        if done:
+            self.message_user(
+                request, done_message(done) % {"count": done}, messages.SUCCESS
+            )
+        if skipped:
+            self.message_user(
+                request, skipped_message(skipped) % {"count": skipped}, messages.WARNING
+            )
+
+
+class BucketInline(admin.TabularInline):
+    model = Bucket
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = [
+        "recipient_user",
+        "recipient_group",
+        "recipient_department",
+        "require_otp",
+        "send_mail",
+        "failed_otp_attempts",
+        "locked_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Share)
+class ShareAdmin(DepartmentScopedAdmin):
+    """Read-mostly: a share is what a sender did; admins look, and revoke buckets."""
+
+    department_path = "source_department"
+    list_display = [
+        "id",
+        "sender",
+        "source_department",
+        "created_at",
+        "valid_until",
+        "access",
+        "urgent",
+        "anonymize",
+        "revoked_at",
+    ]
+    list_filter = [ShareDepartmentFilter, "access", "urgent", "anonymize"]
+    search_fields = [
+        "sender__first_name",
+        "sender__last_name",
+        "studies__patient__family_name",
+        "studies__patient__patient_id",
+    ]
+    list_select_related = ["sender", "source_department"]
+    date_hierarchy = "created_at"
+    inlines = [BucketInline]
+    fields = [
+        "sender",
+        "source_department",
+        "studies",
+        "access",
+        "reason",
+        "language",
+        "valid_until",
+        "patient_agreed_at",
+        "label",
+        "label_scope",
+        "urgent",
+        "anonymize",
+        "allow_further_sharing",
+        "message",
+        "parent_bucket",
+        "revoked_at",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+
+class NotificationStatusDepartmentFilter(AdministeredDepartmentFilter):
+    department_path = "bucket__share__source_department"
+
+
+@admin.register(Notification)
+class NotificationAdmin(DepartmentScopedAdmin):
+    department_path = "bucket__share__source_department"
+    list_display = [
+        "id",
+        "kind",
+        "channel",
+        "to_address",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+    ]
+    list_filter = ["status", "kind", "channel", NotificationStatusDepartmentFilter]
+    search_fields = ["to_address", "subject"]
+    actions = ["retry_selected"]
+    fields = [
+        "kind",
+        "channel",
+        "bucket",
+        "user",
+        "to_address",
+        "language",
+        "subject",
+        "status",
+        "attempts",
+        "provider_id",
+        "error",
+        "created_at",
+        "sent_at",
+    ]
+    readonly_fields = fields
+
+    def has_retry_permission(self, request):
+        return self.administers(request)
+
+    @admin.action(
+        permissions=["retry"], description=_("Retry selected failed messages")
+    )
+    def retry_selected(self, request, queryset):
+        queued = skipped = 0
+        for notification in queryset:
+            if notification_retry(notification=notification):
+                queued += 1
+            else:
+                skipped += 1
+        if queued:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d message queued again.",
+                    "%(count)d messages queued again.",
+                    queued,
+                )
+                % {"count": queued},
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d message had not failed and was left as it was.",
+                    "%(count)d messages had not failed and were left as they were.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+
+
+@admin.register(Label)
+class LabelAdmin(DepartmentScopedAdmin):
+    """Labels are edited by the admins of their department."""
+
+    list_display = ["name", "color", "department"]
+    list_filter = [EventDepartmentFilter]
+    search_fields = ["name"]
+
+    def has_add_permission(self, request):
+        return self.administers(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.administers(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.administers(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "department":
+            kwargs["queryset"] = departments_administered_by(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(DepartmentScopedAdmin):
+    """The access log: read-only for everyone, the superuser included."""
+
+    list_display = [
+        "created_at",
+        "action",
+        "actor",
+        "department",
+        "share_id",
+        "bucket_id",
+        "ip_address",
+    ]
+    list_filter = ["action", EventDepartmentFilter]
+    search_fields = ["actor__username", "actor__last_name", "study_uids", "ip_address"]
+    list_select_related = ["actor", "department"]
+    date_hierarchy = "created_at"
+    actions = ["export_csv"]
+    fields = [
+        "created_at",
+        "action",
+        "actor",
+        "department",
+        "share",
+        "bucket",
+        "study_uids",
+        "ip_address",
+        "user_agent",
+        "details",
+    ]
+    readonly_fields = fields
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description=_("Export selected events as CSV"))
+    def export_csv(self, request, queryset):
+        events = queryset.select_related("actor", "department").order_by(
+            "created_at", "id"
+        )
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        return audit_csv_response(events=events, filename=f"audit-{stamp}.csv")

@@ -1,0 +1,200 @@
+"""Reads for Status Forwarding: a department's outgoing buckets and their status."""
+
+import zoneinfo
+
+from django.db.models import (
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+)
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from recipients.models import Department, User
+from studies.models import Study
+
+from .admin_services import departments_administered_by
+from .models import Bucket, BucketOpening, Notification
+
+
+class BucketStatus:
+    """The one status shown for a bucket, the first that applies in this order."""
+
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+    OPENED = "opened"
+    NOT_OPENED = "not_opened"
+
+    choices = [
+        (REVOKED, _("Revoked")),
+        (EXPIRED, _("Expired")),
+        (LOCKED, _("Locked")),
+        (OPENED, _("Opened")),
+        (NOT_OPENED, _("Not yet opened")),
+    ]
+
+
+MAIL_STATUS_CHOICES = [
+    ("mail_pending", _("Mail pending")),
+    ("mail_sent", _("Mail sent")),
+    ("mail_failed", _("Mail failed")),
+]
+
+
+def departments_visible_to(*, user):
+    """Return the departments whose outgoing shares the user may watch."""
+    if user.is_service_desk:
+        return Department.objects.all()
+    return Department.objects.filter(memberships__user=user).distinct()
+
+
+def outgoing_buckets_visible_to(*, user):
+    """Return the buckets the user may see on Status Forwarding.
+
+    Members see what their departments sent; everyone sees what they sent
+    themselves; the service desk sees everything.
+    """
+    buckets = Bucket.objects.all()
+    if user.is_service_desk:
+        return buckets
+    return buckets.filter(
+        Q(share__source_department__memberships__user=user) | Q(share__sender=user)
+    ).distinct()
+
+
+def expired_q():
+    # A share expires at the end of its valid-till day in its department's zone.
+    zones = Department.objects.values_list("time_zone", flat=True).distinct()
+    q = Q(pk__in=[])
+    now = timezone.now()
+    for zone in zones:
+        today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+        q |= Q(share__source_department__time_zone=zone, share__valid_until__lt=today)
+    return q
+
+
+def _revoked_q():
+    return Q(revoked_at__isnull=False) | Q(share__revoked_at__isnull=False)
+
+
+def _share_mail(status):
+    return Notification.objects.filter(
+        bucket=OuterRef("pk"), kind=Notification.Kind.SHARE, status=status
+    )
+
+
+def buckets_with_status_columns(buckets):
+    """Add what the Status Forwarding table shows, in a constant number of queries."""
+    latest_mail = Notification.objects.filter(
+        bucket=OuterRef("pk"), kind=Notification.Kind.SHARE
+    ).order_by("-created_at", "-id")
+    first_opening = BucketOpening.objects.filter(bucket=OuterRef("pk")).order_by(
+        "first_opened_at"
+    )
+    return (
+        buckets.select_related(
+            "share__sender",
+            "share__source_department",
+            "recipient_user",
+            "recipient_group",
+            "recipient_department",
+            "revoked_by",
+        )
+        .annotate(
+            mail_status=Subquery(latest_mail.values("status")[:1]),
+            first_opened_at=Subquery(first_opening.values("first_opened_at")[:1]),
+        )
+        .prefetch_related(
+            Prefetch(
+                "share__studies",
+                queryset=Study.objects.select_related("patient").order_by("study_date"),
+            )
+        )
+    )
+
+
+def buckets_filter(
+    buckets,
+    *,
+    status="",
+    department=None,
+    sender=None,
+    shared_from=None,
+    shared_to=None,
+    search="",
+):
+    """Narrow the buckets by the Status Forwarding filters."""
+    if status == BucketStatus.REVOKED:
+        buckets = buckets.filter(_revoked_q())
+    elif status == BucketStatus.EXPIRED:
+        buckets = buckets.filter(expired_q()).exclude(_revoked_q())
+    elif status == BucketStatus.LOCKED:
+        buckets = buckets.filter(locked_at__isnull=False).exclude(
+            _revoked_q() | expired_q()
+        )
+    elif status in (BucketStatus.OPENED, BucketStatus.NOT_OPENED):
+        opened = Exists(BucketOpening.objects.filter(bucket=OuterRef("pk")))
+        buckets = buckets.exclude(
+            _revoked_q() | expired_q() | Q(locked_at__isnull=False)
+        ).filter(opened if status == BucketStatus.OPENED else ~opened)
+    elif status == "mail_pending":
+        buckets = buckets.filter(
+            Exists(_share_mail(Notification.Status.PENDING))
+            | Exists(_share_mail(Notification.Status.SENDING))
+        )
+    elif status == "mail_sent":
+        buckets = buckets.filter(Exists(_share_mail(Notification.Status.SENT)))
+    elif status == "mail_failed":
+        buckets = buckets.filter(Exists(_share_mail(Notification.Status.FAILED)))
+    if department is not None:
+        buckets = buckets.filter(share__source_department=department)
+    if sender is not None:
+        buckets = buckets.filter(share__sender=sender)
+    if shared_from is not None:
+        buckets = buckets.filter(share__created_at__date__gte=shared_from)
+    if shared_to is not None:
+        buckets = buckets.filter(share__created_at__date__lte=shared_to)
+    for word in search.split():
+        buckets = buckets.filter(
+            Q(recipient_user__first_name__icontains=word)
+            | Q(recipient_user__last_name__icontains=word)
+            | Q(recipient_user__username__icontains=word)
+            | Q(recipient_group__name__icontains=word)
+            | Q(recipient_department__name__icontains=word)
+            | Q(share__studies__patient__family_name__icontains=word)
+            | Q(share__studies__patient__given_name__icontains=word)
+            | Q(share__studies__patient__patient_id__icontains=word)
+        )
+    if search.split():
+        buckets = buckets.distinct()
+    return buckets
+
+
+def bucket_status(bucket, *, now=None):
+    """Return the BucketStatus value of a bucket from buckets_with_status_columns."""
+    if bucket.is_revoked:
+        return BucketStatus.REVOKED
+    expires_at = bucket.share.expires_at
+    if expires_at is not None and (now or timezone.now()) >= expires_at:
+        return BucketStatus.EXPIRED
+    if bucket.is_locked:
+        return BucketStatus.LOCKED
+    if bucket.first_opened_at is not None:
+        return BucketStatus.OPENED
+    return BucketStatus.NOT_OPENED
+
+
+def senders_visible_to(*, user):
+    """Return the users who sent the buckets the user may see (for the filter)."""
+    buckets = outgoing_buckets_visible_to(user=user)
+    return User.objects.filter(pk__in=buckets.values("share__sender")).order_by(
+        "last_name", "first_name"
+    )
+
+
+def departments_for_export(*, user):
+    """Return the departments whose access log the user may export."""
+    return departments_administered_by(user=user)
