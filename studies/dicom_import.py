@@ -1,0 +1,518 @@
+"""Import DICOM files into a department: patients, studies, series and instances.
+
+The headers are read with pydicom; the bulk values (pixel data) are not loaded
+but their extent is checked, so a truncated file is reported, not stored. Every
+file ends as one line of the summary: imported, already present (by SOP
+Instance UID), or skipped with the reason. Nothing a file contains makes the
+import crash.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import itertools
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+
+from recipients.models import Department
+
+from .models import Instance, Patient, Series, Study
+
+# Headers are read in one pass; values larger than this stay on disk (deferred).
+DEFER_SIZE = 16 * 1024
+# Files whose headers are read and whose existing rows are fetched together.
+CHUNK_SIZE = 200
+UNDEFINED_LENGTH = 0xFFFFFFFF
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+class Outcome(enum.Enum):
+    IMPORTED = "imported"
+    PRESENT = "already present"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file."""
+
+    path: Path
+    outcome: Outcome
+    reason: str = ""
+    study_id: int | None = None
+
+
+@dataclass
+class ImportSummary:
+    """Every file's outcome, in the order the files were met."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def _with(self, outcome):
+        return [o for o in self.outcomes if o.outcome is outcome]
+
+    @property
+    def imported(self) -> list[FileOutcome]:
+        return self._with(Outcome.IMPORTED)
+
+    @property
+    def already_present(self) -> list[FileOutcome]:
+        return self._with(Outcome.PRESENT)
+
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        return self._with(Outcome.SKIPPED)
+
+    @property
+    def study_ids(self) -> set[int]:
+        """Return the studies that the imported or present files belong to."""
+        return {o.study_id for o in self.outcomes if o.study_id is not None}
+
+
+Progress = Callable[[int, int, FileOutcome], None]
+
+
+class _Skip(Exception):
+    """A file that cannot be imported; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The values of one file that the import stores."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    patient_id: str
+    family_name: str
+    given_name: str
+    birth_date: datetime.date | None
+    sex: str
+    study_date: datetime.date | None
+    study_time: datetime.time | None
+    study_description: str
+    accession_number: str
+    referring_physician: str
+    institution_name: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    instance_number: int | None
+    number_of_frames: int
+    rows: int | None
+    columns: int | None
+    has_pixels: bool
+
+
+def import_dicom_paths(
+    *,
+    paths: Iterable[str | Path],
+    department: Department,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import DICOM files and folders (recursively) into the department's studies."""
+    summary = ImportSummary()
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(p for p in sorted(path.rglob("*")) if p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            summary.outcomes.append(
+                FileOutcome(path, Outcome.SKIPPED, "no such file or folder")
+            )
+    importer = _Importer(department)
+    total = len(files)
+    done = 0
+    for chunk in _chunks(files, CHUNK_SIZE):
+        headers = [(path, _read_or_reason(path)) for path in chunk]
+        importer.prefetch([h for _, h in headers if isinstance(h, _Header)])
+        for path, header in headers:
+            if isinstance(header, _Header):
+                outcome = importer.import_file(path, header)
+            else:
+                outcome = FileOutcome(path, Outcome.SKIPPED, header)
+            summary.outcomes.append(outcome)
+            done += 1
+            if progress is not None:
+                progress(done, total, outcome)
+    return summary
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class _Importer:
+    """Create the rows of one department's import, caching what it has seen."""
+
+    def __init__(self, department: Department):
+        self.department = department
+        self.patients: dict[str, Patient] = {}
+        self.studies: dict[str, Study] = {}
+        self.series: dict[str, Series] = {}
+        self.instance_uids: set[str] = set()
+
+    def prefetch(self, headers: list[_Header]) -> None:
+        """Fetch the rows these files may already have, a few queries per chunk."""
+        patient_ids = {h.patient_id for h in headers} - self.patients.keys()
+        study_uids = {h.study_instance_uid for h in headers} - self.studies.keys()
+        series_uids = {h.series_instance_uid for h in headers} - self.series.keys()
+        sop_uids = {h.sop_instance_uid for h in headers} - self.instance_uids
+        if patient_ids:
+            for patient in Patient.objects.filter(
+                department=self.department, patient_id__in=patient_ids
+            ):
+                self.patients[patient.patient_id] = patient
+        if study_uids:
+            for study in Study.objects.filter(
+                study_instance_uid__in=study_uids
+            ).select_related("department"):
+                self.studies[study.study_instance_uid] = study
+        if series_uids:
+            for series in Series.objects.filter(series_instance_uid__in=series_uids):
+                self.series[series.series_instance_uid] = series
+        if sop_uids:
+            self.instance_uids.update(
+                Instance.objects.filter(sop_instance_uid__in=sop_uids).values_list(
+                    "sop_instance_uid", flat=True
+                )
+            )
+
+    def import_file(self, path: Path, header: _Header) -> FileOutcome:
+        study = self.studies.get(header.study_instance_uid)
+        try:
+            if study is not None:
+                self._check_department(study)
+            if header.sop_instance_uid in self.instance_uids:
+                return FileOutcome(
+                    path, Outcome.PRESENT, study_id=study.pk if study else None
+                )
+            return self._create(path, header)
+        except _Skip as exc:
+            return FileOutcome(path, Outcome.SKIPPED, str(exc))
+
+    def _create(self, path: Path, header: _Header) -> FileOutcome:
+        stored_name = ""
+        instance = None
+        try:
+            with transaction.atomic():
+                patient = self._patient(header)
+                study = self._study(header, patient)
+                series = self._series(header, study)
+                instance = Instance(
+                    series=series,
+                    sop_instance_uid=header.sop_instance_uid,
+                    sop_class_uid=header.sop_class_uid,
+                    instance_number=header.instance_number,
+                    number_of_frames=header.number_of_frames,
+                    rows=header.rows,
+                    columns=header.columns,
+                    has_pixels=header.has_pixels,
+                )
+                with path.open("rb") as handle:
+                    instance.file.save(path.name, File(handle), save=False)
+                stored_name = instance.file.name
+                instance.save()
+        except (_Skip, IntegrityError, OSError) as exc:
+            # Rows made in the rolled-back transaction must not stay cached.
+            self._forget(header)
+            if stored_name and instance is not None:
+                instance.file.storage.delete(stored_name)
+            if isinstance(exc, _Skip):
+                return FileOutcome(path, Outcome.SKIPPED, str(exc))
+            if (
+                isinstance(exc, IntegrityError)
+                and Instance.objects.filter(
+                    sop_instance_uid=header.sop_instance_uid
+                ).exists()
+            ):
+                # Imported meanwhile by a concurrent import.
+                self.instance_uids.add(header.sop_instance_uid)
+                return FileOutcome(path, Outcome.PRESENT)
+            if isinstance(exc, OSError):
+                return FileOutcome(
+                    path, Outcome.SKIPPED, f"could not store the file: {exc}"
+                )
+            return FileOutcome(path, Outcome.SKIPPED, f"conflict while saving: {exc}")
+        self.instance_uids.add(header.sop_instance_uid)
+        return FileOutcome(path, Outcome.IMPORTED, study_id=study.pk)
+
+    def _forget(self, header: _Header) -> None:
+        self.patients.pop(header.patient_id, None)
+        self.studies.pop(header.study_instance_uid, None)
+        self.series.pop(header.series_instance_uid, None)
+
+    def _check_department(self, study: Study) -> None:
+        if study.department_id != self.department.pk:
+            raise _Skip(
+                f"study {study.study_instance_uid} belongs to another department "
+                f"({study.department.code})"
+            )
+
+    def _patient(self, header: _Header) -> Patient:
+        patient = self.patients.get(header.patient_id)
+        if patient is None:
+            patient, _ = Patient.objects.get_or_create(
+                department=self.department,
+                patient_id=header.patient_id,
+                defaults={
+                    "family_name": header.family_name,
+                    "given_name": header.given_name,
+                    "birth_date": header.birth_date,
+                    "sex": header.sex,
+                },
+            )
+            self.patients[header.patient_id] = patient
+        return patient
+
+    def _study(self, header: _Header, patient: Patient) -> Study:
+        study = self.studies.get(header.study_instance_uid)
+        if study is None:
+            study, _ = Study.objects.select_related("department").get_or_create(
+                study_instance_uid=header.study_instance_uid,
+                defaults={
+                    "department": self.department,
+                    "patient": patient,
+                    "accession_number": header.accession_number,
+                    "study_date": header.study_date,
+                    "study_time": header.study_time,
+                    "description": header.study_description,
+                    "referring_physician": header.referring_physician,
+                    "institution_name": header.institution_name,
+                },
+            )
+            self.studies[header.study_instance_uid] = study
+        self._check_department(study)
+        return study
+
+    def _series(self, header: _Header, study: Study) -> Series:
+        series = self.series.get(header.series_instance_uid)
+        if series is None:
+            series, _ = Series.objects.get_or_create(
+                series_instance_uid=header.series_instance_uid,
+                defaults={
+                    "study": study,
+                    "modality": header.modality,
+                    "series_number": header.series_number,
+                    "description": header.series_description,
+                },
+            )
+            self.series[header.series_instance_uid] = series
+        if series.study_id != study.pk:
+            raise _Skip(
+                f"series {series.series_instance_uid} already belongs to another study"
+            )
+        self._add_modality(study, series.modality)
+        return series
+
+    def _add_modality(self, study: Study, modality: str) -> None:
+        """Keep Study.modalities the sorted set of its series' modalities."""
+        current = {m for m in study.modalities.split(",") if m}
+        if not modality or modality in current:
+            return
+        modalities = ",".join(sorted(current | {modality}))
+        max_length = Study._meta.get_field("modalities").max_length
+        study.modalities = modalities[:max_length]
+        study.save(update_fields=["modalities"])
+
+
+def _read_or_reason(path: Path) -> _Header | str:
+    """Return the file's header, or the reason it cannot be imported."""
+    try:
+        return read_header(path)
+    except _Skip as exc:
+        return str(exc)
+
+
+def read_header(path: Path) -> _Header:
+    """Read and check one file's DICOM header; raise _Skip with the reason."""
+    try:
+        size = path.stat().st_size
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = dcmread(path, defer_size=DEFER_SIZE, force=False)
+    except InvalidDicomError:
+        raise _Skip("not a DICOM file") from None
+    except OSError as exc:
+        raise _Skip(f"unreadable: {exc.strerror or exc}") from None
+    except Exception as exc:  # pydicom raises many kinds on malformed input
+        raise _Skip(f"unreadable DICOM: {_short(exc)}") from None
+    if any("End of file reached" in str(w.message) for w in caught):
+        raise _Skip("truncated DICOM file (ends inside a data element)")
+    # Checked before any attribute access converts the raw elements.
+    for tag in list(dataset.keys()):
+        element = dataset.get_item(tag, keep_deferred=True)
+        if (
+            isinstance(element, RawDataElement)
+            and element.length != UNDEFINED_LENGTH
+            and element.value_tell + element.length > size
+        ):
+            raise _Skip(f"truncated DICOM file (element {element.tag} is cut off)")
+    try:
+        return _header_from(dataset)
+    except _Skip:
+        raise
+    except Exception as exc:  # a malformed value (bad VR, wrong encoding)
+        raise _Skip(f"unreadable DICOM header: {_short(exc)}") from None
+
+
+def _header_from(dataset) -> _Header:
+    meta = getattr(dataset, "file_meta", None)
+    meta_class = str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
+    if meta_class == DICOMDIR_SOP_CLASS:
+        raise _Skip("a DICOMDIR index, not an image")
+    sop_instance_uid = _text(dataset, "SOPInstanceUID") or str(
+        getattr(meta, "MediaStorageSOPInstanceUID", "") or ""
+    )
+    uids = {
+        "SOPInstanceUID": sop_instance_uid,
+        "StudyInstanceUID": _text(dataset, "StudyInstanceUID"),
+        "SeriesInstanceUID": _text(dataset, "SeriesInstanceUID"),
+    }
+    for keyword, uid in uids.items():
+        if not uid:
+            raise _Skip(f"missing {keyword}")
+        if len(uid) > 64:
+            raise _Skip(f"invalid {keyword} (longer than 64 characters)")
+    has_pixels = any(tag in dataset for tag in PIXEL_DATA_TAGS)
+    if not has_pixels and "Rows" in dataset and "Columns" in dataset:
+        raise _Skip("truncated DICOM file (an image without pixel data)")
+    family_name, given_name = parse_person_name(dataset.get("PatientName"))
+    patient_id = _text(dataset, "PatientID", 64) or _unknown_patient_id(uids)
+    return _Header(
+        sop_instance_uid=sop_instance_uid,
+        sop_class_uid=_text(dataset, "SOPClassUID", 64) or meta_class[:64],
+        study_instance_uid=uids["StudyInstanceUID"],
+        series_instance_uid=uids["SeriesInstanceUID"],
+        patient_id=patient_id,
+        family_name=family_name[:100],
+        given_name=given_name[:100],
+        birth_date=parse_dicom_date(dataset.get("PatientBirthDate")),
+        sex=_sex(_text(dataset, "PatientSex")),
+        study_date=parse_dicom_date(dataset.get("StudyDate")),
+        study_time=parse_dicom_time(dataset.get("StudyTime")),
+        study_description=_text(dataset, "StudyDescription", 200),
+        accession_number=_text(dataset, "AccessionNumber", 16),
+        referring_physician=format_person_name(dataset.get("ReferringPhysicianName"))[
+            :200
+        ],
+        institution_name=_text(dataset, "InstitutionName", 200),
+        modality=_text(dataset, "Modality", 16),
+        series_number=_int(dataset, "SeriesNumber"),
+        series_description=_text(dataset, "SeriesDescription", 200),
+        instance_number=_int(dataset, "InstanceNumber"),
+        number_of_frames=max(_int(dataset, "NumberOfFrames") or 1, 1),
+        rows=_positive(_int(dataset, "Rows")),
+        columns=_positive(_int(dataset, "Columns")),
+        has_pixels=has_pixels,
+    )
+
+
+def _unknown_patient_id(uids: dict[str, str]) -> str:
+    # Patient ID may be empty in DICOM; never merge such studies into one patient.
+    return f"UNKNOWN-{uids['StudyInstanceUID']}"[:64]
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+
+
+def _text(dataset, keyword: str, max_length: int | None = None) -> str:
+    value = dataset.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        value = "\\".join(str(v) for v in value)
+    text = str(value).strip().replace("\x00", "")
+    return text[:max_length] if max_length else text
+
+
+def _int(dataset, keyword: str) -> int | None:
+    value = dataset.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _sex(value: str) -> str:
+    value = value[:1].upper()
+    return value if value in ("M", "F", "O") else ""
+
+
+def _positive(value: int | None) -> int | None:
+    return value if value is not None and value > 0 else None
+
+
+def parse_person_name(value) -> tuple[str, str]:
+    """Return (family name, given names) of a DICOM PN such as ``Last^First^Mid``."""
+    if not value:
+        return "", ""
+    name = value if isinstance(value, PersonName) else PersonName(str(value))
+    family = name.family_name.strip()
+    given = " ".join(
+        p.strip() for p in (name.given_name, name.middle_name) if p.strip()
+    )
+    return family, given
+
+
+def format_person_name(value) -> str:
+    """Return a DICOM PN as people write it: ``Dr. Anne Peeters``."""
+    if not value:
+        return ""
+    name = value if isinstance(value, PersonName) else PersonName(str(value))
+    parts = (
+        name.name_prefix,
+        name.given_name,
+        name.middle_name,
+        name.family_name,
+        name.name_suffix,
+    )
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def parse_dicom_date(value) -> datetime.date | None:
+    """Return the date of a DICOM DA (``YYYYMMDD``, or old ``YYYY.MM.DD``)."""
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if len(digits) < 8:
+        return None
+    try:
+        return datetime.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def parse_dicom_time(value) -> datetime.time | None:
+    """Return the time of a DICOM TM (``HHMMSS.FFFFFF``, ``HHMM``, ``HH:MM:SS``)."""
+    text = str(value or "").strip().replace(":", "")
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or len(whole) not in (2, 4, 6):
+        return None
+    hour, minute, second = int(whole[:2]), int(whole[2:4] or 0), int(whole[4:6] or 0)
+    fraction = "".join(ch for ch in fraction if ch.isdigit())[:6]
+    microsecond = int(fraction.ljust(6, "0")) if fraction else 0
+    try:
+        return datetime.time(hour, minute, min(second, 59), microsecond)
+    except ValueError:
+        return None
