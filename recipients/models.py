@@ -2,7 +2,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from .folding import fold, normalize_mobile
 
 SERVICE_DESK_GROUP = "service desk"
 
@@ -21,7 +24,9 @@ class Department(models.Model):
     code = models.SlugField(_("code"), max_length=40, unique=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     postcode = models.CharField(_("postcode"), max_length=20, blank=True)
-    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Brussels")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Brussels"
+    )
     default_validity_days = models.PositiveIntegerField(
         _("default validity (days)"),
         null=True,
@@ -35,10 +40,16 @@ class Department(models.Model):
         help_text=_("Empty: no maximum."),
     )
     allow_unlimited = models.BooleanField(_("allow unlimited access"), default=True)
-    max_recipients = models.PositiveSmallIntegerField(_("maximum recipients"), default=3)
-    is_public = models.BooleanField(
-        _("findable in search"), default=True, help_text=_("Shown to senders in search.")
+    max_recipients = models.PositiveSmallIntegerField(
+        _("maximum recipients"), default=3
     )
+    is_public = models.BooleanField(
+        _("findable in search"),
+        default=True,
+        help_text=_("Shown to senders in search."),
+    )
+    # fold(name): what the directory search compares (see recipients.folding).
+    search_name = models.CharField(max_length=200, editable=False, default="")
 
     class Meta:
         ordering = ["name"]
@@ -47,6 +58,13 @@ class Department(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.search_name = fold(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
 
 class User(AbstractUser):
@@ -71,13 +89,62 @@ class User(AbstractUser):
         blank=True,
         verbose_name=_("departments"),
     )
+    # Folded copies the directory search compares and indexes; kept up to date by
+    # save(). Paths that bypass save() (bulk_create, update()) must call
+    # refresh_search_fields() or `manage.py directory_reindex`.
+    search_name = models.CharField(max_length=301, editable=False, default="")
+    search_name_rev = models.CharField(max_length=301, editable=False, default="")
+    search_mobile = models.CharField(max_length=20, editable=False, default="")
 
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        indexes = [
+            # Name prefixes ("first last" and "last first") of active users. On
+            # PostgreSQL these columns use the "C" collation (migration 0002), so
+            # one btree serves LIKE 'prefix%' and ORDER BY; a trigram GIN index
+            # on search_name serves the substring matches.
+            models.Index(
+                fields=["search_name"],
+                name="user_search_name_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["search_name_rev"],
+                name="user_search_name_rev_idx",
+                condition=Q(is_active=True),
+            ),
+            # Exact matches, only over what the owner made public.
+            models.Index(
+                fields=["search_mobile"],
+                name="user_public_mobile_idx",
+                condition=Q(mobile_public=True),
+            ),
+            models.Index(
+                Lower("email"),
+                name="user_public_email_idx",
+                condition=Q(email_public=True),
+            ),
+        ]
 
     def __str__(self):
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        self.refresh_search_fields()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"first_name", "last_name", "mobile"} & set(
+            update_fields
+        ):
+            kwargs["update_fields"] = {*update_fields, *SEARCH_FIELDS}
+        super().save(*args, **kwargs)
+
+    def refresh_search_fields(self):
+        """Recompute the folded columns the directory search compares."""
+        first, last = fold(self.first_name), fold(self.last_name)
+        self.search_name = " ".join(p for p in (first, last) if p)
+        self.search_name_rev = " ".join(p for p in (last, first) if p)
+        self.search_mobile = normalize_mobile(self.mobile)
 
     @property
     def display_name(self):
@@ -95,6 +162,9 @@ class User(AbstractUser):
     @property
     def mobile_last_digits(self):
         return self.mobile[-2:] if self.mobile else ""
+
+
+SEARCH_FIELDS = ("search_name", "search_name_rev", "search_mobile")
 
 
 class Membership(models.Model):
@@ -171,6 +241,8 @@ class UserGroup(models.Model):
     members = models.ManyToManyField(
         User, related_name="user_groups", blank=True, verbose_name=_("members")
     )
+    # fold(name): what the directory search compares (see recipients.folding).
+    search_name = models.CharField(max_length=200, editable=False, default="")
 
     class Meta:
         ordering = ["name"]
@@ -179,6 +251,13 @@ class UserGroup(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.search_name = fold(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
 
 class Favorite(models.Model):
@@ -212,15 +291,18 @@ class Favorite(models.Model):
                 name="favorite_exactly_one_target",
             ),
             models.UniqueConstraint(
-                fields=["owner", "user"], name="favorite_unique_user",
+                fields=["owner", "user"],
+                name="favorite_unique_user",
                 condition=Q(user__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["owner", "group"], name="favorite_unique_group",
+                fields=["owner", "group"],
+                name="favorite_unique_group",
                 condition=Q(group__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["owner", "department"], name="favorite_unique_department",
+                fields=["owner", "department"],
+                name="favorite_unique_department",
                 condition=Q(department__isnull=False),
             ),
         ]

@@ -1,0 +1,142 @@
+"""Directory views: quick search and detailed search (HTML fragments for the
+share wizard, htmx), and the sender's favorites page."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+from .forms import DetailedSearchForm
+
+# How a result is offered: "pick" (a button for the wizard's script), "favorite"
+# (added in place on the favorites page), "select" (a plain form that adds it to
+# the favorites, on the standalone detailed search).
+MODES = ("pick", "favorite", "select")
+
+
+def _is_htmx(request):
+    return request.headers.get("HX-Request") == "true"
+
+
+def _mode(request, default):
+    mode = request.GET.get("mode", default)
+    return mode if mode in MODES else default
+
+
+@login_required
+@require_GET
+def quick_search(request):
+    """Return the quick-search results for ?q= as an HTML fragment."""
+    query = request.GET.get("q", "")[:100]
+    entries = selectors.directory_quick_search(query=query)
+    return render(
+        request,
+        "recipients/_results.html",
+        {
+            "entries": entries,
+            "query": query,
+            "too_short": len(query.strip()) < selectors.MIN_QUERY_LENGTH,
+            "mode": _mode(request, "pick"),
+            "favorite_keys": selectors.favorite_keys_of(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def detailed_search(request):
+    """Detailed search: the full page, or only its results for an htmx request."""
+    form = DetailedSearchForm(request.GET or None)
+    result = None
+    if form.is_valid():
+        result = selectors.directory_detailed_search(
+            **form.criteria(), page=request.GET.get("page", 1)
+        )
+    htmx = _is_htmx(request)
+    context = {
+        "form": form,
+        "result": result,
+        "mode": _mode(request, "pick" if htmx else "select"),
+        "favorite_keys": selectors.favorite_keys_of(user=request.user),
+    }
+    template = (
+        "recipients/_detailed_results.html"
+        if htmx
+        else "recipients/detailed_search.html"
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def favorites(request):
+    """The sender's favorites: list, add through a search, remove."""
+    return render(
+        request,
+        "recipients/favorites.html",
+        {"favorites": selectors.favorites_of(user=request.user)},
+    )
+
+
+@login_required
+@require_GET
+def favorites_fragment(request):
+    """The sender's favorites as an HTML fragment (for the wizard)."""
+    return _favorites_fragment(request)
+
+
+def _favorites_fragment(request):
+    return render(
+        request,
+        "recipients/_favorites.html",
+        {
+            "favorites": selectors.favorites_of(user=request.user),
+            "mode": _mode(request, "pick"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def favorite_add(request):
+    """Add the posted key to the sender's favorites."""
+    try:
+        added = services.favorite_add(
+            owner=request.user, key=request.POST.get("key", "")
+        )
+    except ValidationError:
+        if _is_htmx(request):
+            return HttpResponseBadRequest(_("This recipient cannot be found."))
+        messages.error(request, _("This recipient cannot be found."))
+        return redirect("recipients:favorites")
+    if _is_htmx(request):
+        return _favorites_fragment_for_page(request)
+    if added:
+        messages.success(request, _("Added to your favorites."))
+    else:
+        messages.info(request, _("Already one of your favorites."))
+    return redirect("recipients:favorites")
+
+
+@login_required
+@require_POST
+def favorite_remove(request):
+    """Remove the posted key from the sender's favorites."""
+    services.favorite_remove(owner=request.user, key=request.POST.get("key", ""))
+    if _is_htmx(request):
+        return _favorites_fragment_for_page(request)
+    messages.success(request, _("Removed from your favorites."))
+    return redirect("recipients:favorites")
+
+
+def _favorites_fragment_for_page(request):
+    # The favorites page swaps its list for this one after an add or remove.
+    return render(
+        request,
+        "recipients/_favorites.html",
+        {"favorites": selectors.favorites_of(user=request.user), "mode": "manage"},
+    )

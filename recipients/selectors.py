@@ -1,0 +1,373 @@
+"""Reads of the recipient directory: quick search, detailed search, favorites.
+
+The quick search is a handful of small queries, each served by an index on
+PostgreSQL (see migration 0002), merged and ranked here: exact physician
+number, public e-mail and public mobile first, then name prefixes ("first last"
+or "last first"), then the rest (word prefixes and substrings of names,
+physician-number prefixes). A query that has already found enough results stops
+early, and no query grows with the size of the directory beyond its LIMIT.
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from .entries import (
+    DirectoryEntry,
+    entries_for_keys,
+    parse_key,
+)
+from .folding import fold, fold_accents, mobile_candidates
+from .models import (
+    Department,
+    Favorite,
+    Membership,
+    PhysicianNumber,
+    User,
+    UserGroup,
+    normalize_number,
+)
+
+__all__ = [
+    "DirectoryEntry",
+    "MAX_RESULTS",
+    "MIN_QUERY_LENGTH",
+    "directory_detailed_search",
+    "directory_entry_for_key",
+    "directory_quick_search",
+    "favorites_of",
+]
+
+MIN_QUERY_LENGTH = 2
+MAX_RESULTS = 20
+# Substring matches inside names need a trigram; shorter words match word starts.
+MIN_SUBSTRING_LENGTH = 3
+MIN_NUMBER_PREFIX_LENGTH = 3
+
+EXACT, NAME_PREFIX, OTHER = 0, 1, 2
+_KIND_ORDER = {"user": 0, "group": 1, "department": 2}
+
+# Scheme names a sender may type before a number; INAMI is RIZIV in French.
+SCHEME_ALIASES = {s: s for s in PhysicianNumber.Scheme.values} | {"INAMI": "RIZIV"}
+_SCHEME_PREFIX = re.compile(r"^([A-Za-z]+)[\s:.#/-]*([0-9].*)$")
+
+
+@dataclass(frozen=True)
+class _Query:
+    text: str
+    folded: str
+    scheme: str | None
+    number: str
+    mobiles: tuple
+    email: str
+
+
+def _parse(query):
+    text = " ".join((query or "").split())
+    scheme, number_text = None, text
+    match = _SCHEME_PREFIX.match(text)
+    if match and match.group(1).upper() in SCHEME_ALIASES:
+        scheme, number_text = SCHEME_ALIASES[match.group(1).upper()], match.group(2)
+    number = normalize_number(number_text)
+    if not any(ch.isdigit() for ch in number):
+        number = ""
+    return _Query(
+        text=text,
+        folded=fold(text),
+        scheme=scheme,
+        number=number,
+        mobiles=mobile_candidates(text),
+        email=text.lower() if "@" in text and " " not in text else "",
+    )
+
+
+def _active_users():
+    return User.objects.filter(is_active=True)
+
+
+def _word_conditions(field, tokens):
+    """Each token starts a word of the field, or (3+ letters) occurs anywhere in it."""
+    condition = Q()
+    for token in tokens:
+        if len(token) >= MIN_SUBSTRING_LENGTH:
+            condition &= Q(**{f"{field}__contains": token})
+        else:
+            condition &= Q(**{f"{field}__startswith": token}) | Q(
+                **{f"{field}__contains": f" {token}"}
+            )
+    return condition
+
+
+def directory_quick_search(
+    *, query: str, limit: int = MAX_RESULTS
+) -> list[DirectoryEntry]:
+    """Return at most `limit` (≤ 20) entries matching the typed text, best first."""
+    limit = max(0, min(limit, MAX_RESULTS))
+    parsed = _parse(query)
+    if limit == 0 or len(parsed.text) < MIN_QUERY_LENGTH:
+        return []
+    found = {}  # (kind, pk) -> (rank, sort key)
+
+    def add(kind, pk, rank, sort_key):
+        previous = found.get((kind, pk))
+        if previous is None or (rank, sort_key) < previous:
+            found[(kind, pk)] = (rank, sort_key)
+
+    def enough(rank):
+        return sum(1 for r, _ in found.values() if r <= rank) >= limit
+
+    _exact_matches(parsed, limit, add)
+    has_letters = any(ch.isalpha() for ch in parsed.folded)
+    if has_letters and not parsed.email and len(parsed.folded) >= MIN_QUERY_LENGTH:
+        _name_prefix_matches(parsed.folded, limit, add)
+        _group_and_department_matches(parsed.folded, limit, add)
+        if not enough(NAME_PREFIX):
+            _other_name_matches(parsed.folded, limit, found, add)
+    long_number = len(parsed.number) >= MIN_NUMBER_PREFIX_LENGTH
+    if long_number and not enough(OTHER):
+        _number_prefix_matches(parsed, limit, add)
+
+    ranked = sorted(
+        found.items(),
+        key=lambda item: (item[1][0], item[1][1], _KIND_ORDER[item[0][0]], item[0][1]),
+    )
+    return entries_for_keys([kind_pk for kind_pk, _ in ranked[:limit]])
+
+
+def _exact_matches(parsed, limit, add):
+    if parsed.number:
+        numbers = PhysicianNumber.objects.filter(
+            number_digits=parsed.number, user__is_active=True
+        )
+        if parsed.scheme:
+            numbers = numbers.filter(scheme=parsed.scheme)
+        for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
+            :limit
+        ]:
+            add("user", user_id, EXACT, name)
+    if parsed.mobiles:
+        users = _active_users().filter(
+            mobile_public=True, search_mobile__in=parsed.mobiles
+        )
+        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
+            add("user", pk, EXACT, name)
+    if parsed.email:
+        users = (
+            _active_users()
+            .annotate(email_lower=Lower("email"))
+            .filter(email_public=True, email_lower=parsed.email)
+        )
+        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
+            add("user", pk, EXACT, name)
+
+
+def _name_prefix_matches(folded, limit, add):
+    # Two ordered index scans, each stopping after `limit` rows; a user is ranked
+    # by whichever of "first last" / "last first" starts with the query.
+    for field in ("search_name", "search_name_rev"):
+        rows = (
+            _active_users()
+            .filter(**{f"{field}__startswith": folded})
+            .order_by(field, "pk")
+            .values_list("pk", field)[:limit]
+        )
+        for pk, key in rows:
+            add("user", pk, NAME_PREFIX, key)
+
+
+def _other_name_matches(folded, limit, found, add):
+    tokens = folded.split()
+    seen = [pk for (kind, pk) in found if kind == "user"]
+    # No ORDER BY: the trigram index finds candidates and the scan stops at LIMIT;
+    # this tier is ordered by name in Python.
+    rows = (
+        _active_users()
+        .filter(_word_conditions("search_name", tokens))
+        .exclude(pk__in=seen)
+        .values_list("pk", "search_name_rev")[:limit]
+    )
+    for pk, key in rows:
+        add("user", pk, OTHER, key)
+
+
+def _group_and_department_matches(folded, limit, add):
+    tokens = folded.split()
+    sources = (
+        ("group", UserGroup.objects.filter(is_public=True)),
+        ("department", Department.objects.filter(is_public=True)),
+    )
+    for kind, queryset in sources:
+        rows = (
+            queryset.filter(_word_conditions("search_name", tokens))
+            .order_by("search_name", "pk")
+            .values_list("pk", "search_name")[: limit * 2]
+        )
+        for pk, key in rows:
+            add(kind, pk, NAME_PREFIX if key.startswith(folded) else OTHER, key)
+
+
+def _number_prefix_matches(parsed, limit, add):
+    numbers = PhysicianNumber.objects.filter(
+        number_digits__startswith=parsed.number, user__is_active=True
+    )
+    if parsed.scheme:
+        numbers = numbers.filter(scheme=parsed.scheme)
+    for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
+        :limit
+    ]:
+        add("user", user_id, OTHER, name)
+
+
+def directory_entry_for_key(*, key: str) -> DirectoryEntry | None:
+    """Return the entry for "user:12", "group:3" or "department:5"; None when the
+    key is malformed, unknown, inactive or not public."""
+    parsed = parse_key(key)
+    if parsed is None:
+        return None
+    entries = entries_for_keys([parsed])
+    return entries[0] if entries else None
+
+
+def favorites_of(*, user) -> list[DirectoryEntry]:
+    """Return the sender's favorites that can still be picked, sorted by name."""
+    rows = Favorite.objects.filter(owner=user).values_list(
+        "user_id", "group_id", "department_id"
+    )
+    keys = []
+    for user_id, group_id, department_id in rows:
+        if user_id:
+            keys.append(("user", user_id))
+        elif group_id:
+            keys.append(("group", group_id))
+        else:
+            keys.append(("department", department_id))
+    entries = entries_for_keys(keys)
+    return sorted(entries, key=lambda e: (fold(e.name), _KIND_ORDER[e.kind], e.pk))
+
+
+def favorite_keys_of(*, user) -> set[str]:
+    """Return the keys ("user:12", ...) of the sender's favorites."""
+    keys = set()
+    rows = Favorite.objects.filter(owner=user).values_list(
+        "user_id", "group_id", "department_id"
+    )
+    for user_id, group_id, department_id in rows:
+        if user_id:
+            keys.add(f"user:{user_id}")
+        elif group_id:
+            keys.add(f"group:{group_id}")
+        else:
+            keys.add(f"department:{department_id}")
+    return keys
+
+
+@dataclass(frozen=True)
+class DetailedSearchPage:
+    """One page of detailed-search results and the paginator's page."""
+
+    entries: list
+    page: object
+
+
+def directory_detailed_search(
+    *,
+    kind: str,
+    first_name: str = "",
+    last_name: str = "",
+    scheme: str = "",
+    number: str = "",
+    place: str = "",
+    department: str = "",
+    name: str = "",
+    page: int | str = 1,
+    per_page: int = MAX_RESULTS,
+) -> DetailedSearchPage:
+    """Return one page of users, public groups or public departments matching
+    every criterion given; no criterion at all finds nothing."""
+    if kind == "user":
+        pks = _detailed_users(
+            first_name=first_name,
+            last_name=last_name,
+            scheme=scheme,
+            number=number,
+            place=place,
+            department=department,
+        )
+    elif kind in ("group", "department"):
+        pks = _detailed_groups_or_departments(kind=kind, name=name, place=place)
+    else:
+        pks = None
+    if pks is None:
+        pks = User.objects.none().values_list("pk", flat=True)
+    paginated = Paginator(pks, per_page).get_page(page)
+    entries = entries_for_keys([(kind, pk) for pk in paginated.object_list])
+    return DetailedSearchPage(entries=entries, page=paginated)
+
+
+def _place_condition(place):
+    place = place.strip()
+    return Q(city__unaccent__istartswith=fold_accents(place)) | Q(
+        postcode__istartswith=place
+    )
+
+
+def _detailed_users(*, first_name, last_name, scheme, number, place, department):
+    users = _active_users()
+    criteria = False
+    if fold(first_name):
+        users = users.exclude(first_name="").filter(
+            search_name__startswith=fold(first_name)
+        )
+        criteria = True
+    if fold(last_name):
+        users = users.exclude(last_name="").filter(
+            search_name_rev__startswith=fold(last_name)
+        )
+        criteria = True
+    digits = normalize_number(number)
+    if digits or scheme:
+        numbers = PhysicianNumber.objects.all()
+        if scheme:
+            numbers = numbers.filter(scheme=scheme)
+        if digits:
+            numbers = numbers.filter(number_digits__startswith=digits)
+        users = users.filter(pk__in=numbers.values("user_id"))
+        criteria = True
+    if place.strip():
+        users = users.filter(_place_condition(place))
+        criteria = True
+    if fold(department):
+        departments = Department.objects.filter(is_public=True).filter(
+            Q(_word_conditions("search_name", fold(department).split()))
+            | Q(code__iexact=department.strip())
+        )
+        users = users.filter(
+            pk__in=Membership.objects.filter(department__in=departments).values(
+                "user_id"
+            )
+        )
+        criteria = True
+    if not criteria:
+        return None
+    return users.order_by("search_name_rev", "pk").values_list("pk", flat=True)
+
+
+def _detailed_groups_or_departments(*, kind, name, place):
+    model = UserGroup if kind == "group" else Department
+    rows = model.objects.filter(is_public=True)
+    criteria = False
+    if fold(name):
+        rows = rows.filter(_word_conditions("search_name", fold(name).split()))
+        criteria = True
+    if place.strip():
+        if kind == "group":
+            rows = rows.filter(city__unaccent__istartswith=fold_accents(place.strip()))
+        else:
+            rows = rows.filter(_place_condition(place))
+        criteria = True
+    if not criteria:
+        return None
+    return rows.order_by("search_name", "pk").values_list("pk", flat=True)
