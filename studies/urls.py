@@ -1,9 +1,29 @@
 from django.urls import path
 
-from . import views
+from . import viewer_views, views
 
 app_name = "studies"
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
     path("studies/<int:study_id>/", views.study_detail, name="study"),
+    # The viewer (studies/viewer_views.py): series, frames, download, report edit.
+    path(
+        "studies/<int:study_id>/series/<int:series_id>/",
+        viewer_views.series_detail,
+        name="series",
+    ),
+    path(
+        "studies/<int:study_id>/series/<int:series_id>/thumbnail.png",
+        viewer_views.series_thumbnail,
+        name="series_thumbnail",
+    ),
+    path(
+        "studies/<int:study_id>/instances/<int:instance_id>/frames/<int:frame>.<str:fmt>",
+        viewer_views.frame,
+        name="frame",
+    ),
+    path("studies/<int:study_id>/download.zip", viewer_views.download, name="download"),
+    path(
+        "studies/<int:study_id>/report/", viewer_views.report_edit, name="report_edit"
+    ),
 ]

@@ -1,0 +1,148 @@
+"""Build the sender's message as a DICOM Basic Text SR in the shared study.
+
+The message travels with a download as a real instance: same StudyInstanceUID,
+its own "Message" series, the patient module copied from the study (or the
+pseudonym when the bucket is anonymized).
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+MESSAGE_SERIES_NUMBER = 9999
+MESSAGE_SERIES_DESCRIPTION = "Message"
+
+
+def _code(value, scheme, meaning):
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = scheme
+    item.CodeMeaning = meaning
+    return item
+
+
+def _person_name(name):
+    """Turn "Jan Peeters" into the DICOM form "Peeters^Jan"."""
+    parts = str(name).split()
+    if len(parts) < 2:
+        return str(name)
+    return f"{parts[-1]}^{' '.join(parts[:-1])}"
+
+
+def message_sr_build(
+    *,
+    study,
+    text,
+    sender_name="",
+    sent_at=None,
+    pseudonym=None,
+    uid_seed=None,
+):
+    """Return a Basic Text SR data set holding ``text`` in ``study``.
+
+    ``uid_seed`` (e.g. the share's id) makes the series and SOP instance UIDs
+    stable, so two downloads of one share carry the same message instance.
+    """
+    sent_at = timezone.localtime(sent_at or timezone.now())
+    seed = [study.study_instance_uid, "pacsshare-message", str(uid_seed)]
+    if uid_seed is None:
+        series_uid, sop_uid = generate_uid(), generate_uid()
+    else:
+        series_uid = generate_uid(entropy_srcs=[*seed, "series"])
+        sop_uid = generate_uid(entropy_srcs=[*seed, "instance"])
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: names and text in any language
+    ds.SOPClassUID = BASIC_TEXT_SR
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceCreationDate = sent_at.strftime("%Y%m%d")
+    ds.InstanceCreationTime = sent_at.strftime("%H%M%S")
+
+    patient = study.patient
+    if pseudonym is not None:
+        ds.PatientName = f"{pseudonym.family_name}^{pseudonym.given_name}"
+        ds.PatientID = str(pseudonym.pseudo_patient_id)
+        ds.PatientBirthDate = ""
+        ds.PatientSex = ""
+        ds.PatientIdentityRemoved = "YES"
+    else:
+        ds.PatientName = f"{patient.family_name}^{patient.given_name}"
+        ds.PatientID = patient.patient_id
+        ds.PatientBirthDate = (
+            patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
+        )
+        ds.PatientSex = patient.sex or ""
+
+    # General Study: dates and accession only when the patient is known.
+    ds.StudyInstanceUID = study.study_instance_uid
+    identified = pseudonym is None
+    ds.StudyDate = (
+        study.study_date.strftime("%Y%m%d") if identified and study.study_date else ""
+    )
+    ds.StudyTime = (
+        study.study_time.strftime("%H%M%S") if identified and study.study_time else ""
+    )
+    ds.AccessionNumber = study.accession_number if identified else ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = ""
+    if identified and study.description:
+        ds.StudyDescription = study.description
+
+    # SR Document Series
+    ds.Modality = "SR"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = MESSAGE_SERIES_NUMBER
+    ds.SeriesDescription = MESSAGE_SERIES_DESCRIPTION
+    ds.ReferencedPerformedProcedureStepSequence = Sequence()
+
+    # General Equipment
+    ds.Manufacturer = "PACSshare"
+
+    # SR Document General
+    ds.InstanceNumber = 1
+    ds.ContentDate = sent_at.strftime("%Y%m%d")
+    ds.ContentTime = sent_at.strftime("%H%M%S")
+    ds.CompletionFlag = "COMPLETE"
+    ds.VerificationFlag = "UNVERIFIED"
+    ds.PerformedProcedureCodeSequence = Sequence()
+
+    # SR Document Content: a container holding the message (and who wrote it).
+    ds.ValueType = "CONTAINER"
+    ds.ConceptNameCodeSequence = Sequence([_code("11488-4", "LN", "Consult note")])
+    ds.ContinuityOfContent = "SEPARATE"
+    items = []
+    if sender_name:
+        observer = Dataset()
+        observer.RelationshipType = "HAS OBS CONTEXT"
+        observer.ValueType = "PNAME"
+        observer.ConceptNameCodeSequence = Sequence(
+            [_code("121008", "DCM", "Person Observer Name")]
+        )
+        observer.PersonName = _person_name(sender_name)
+        items.append(observer)
+    message = Dataset()
+    message.RelationshipType = "CONTAINS"
+    message.ValueType = "TEXT"
+    message.ConceptNameCodeSequence = Sequence([_code("121106", "DCM", "Comment")])
+    message.TextValue = str(text)
+    items.append(message)
+    ds.ContentSequence = Sequence(items)
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    return ds
+
+
+def message_text(ds):
+    """Return the message text of a data set built by message_sr_build."""
+    for item in ds.get("ContentSequence", []):
+        if item.get("ValueType") == "TEXT":
+            return str(item.TextValue)
+    return ""
