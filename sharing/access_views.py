@@ -1,0 +1,324 @@
+"""What a recipient sees: the e-mail link, the SMS code page, the received study,
+and the "Shared with me" tab of the overview.
+
+Every page that shows something of a bucket is authorized by sharing.access.
+"""
+
+import re
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from studies.selectors import series_of_study
+
+from .access import (
+    AccessRefused,
+    audit_refusal,
+    bucket_mark_opened,
+    bucket_view,
+    buckets_received_by,
+    get_bucket_for_request,
+    get_study_of_bucket,
+    otp_is_verified,
+    otp_mark_verified,
+    pseudonym_for,
+    refusal_response,
+)
+from .models import Access, Bucket, hash_secret
+from .otp import (
+    SendStatus,
+    VerifyStatus,
+    code_pending,
+    cooldown_until,
+    otp_device_get,
+    otp_send,
+    otp_verify,
+)
+
+# Link tokens are 43 URL-safe base64 characters (256 bits); anything else is noise.
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
+ROWS_PER_PAGE = 50
+
+
+def _no_referrer(response):
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+def bucket_link(request, token):
+    """Swap the e-mail link's token for the bucket id and redirect without it.
+
+    An anonymous visitor logs in first; the login's `next` names the bucket page,
+    never the token. An unknown token gets a clear 404 page, and is audited.
+    """
+    bucket = None
+    if TOKEN_RE.match(token):
+        bucket = Bucket.objects.filter(token_hash=hash_secret(token)).first()
+    if bucket is None:
+        audit_refusal(request, "invalid_link")
+        response = render(request, "sharing/access/link_invalid.html", status=404)
+        # Audited above without the token; django.request would log the path.
+        response._has_been_logged = True
+        return _no_referrer(response)
+    target = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
+    if not request.user.is_authenticated:
+        return _no_referrer(redirect_to_login(target))
+    return _no_referrer(redirect(target))
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code from the SMS"),
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": "[0-9 ]*",
+                "autofocus": True,
+                "size": 8,
+            }
+        ),
+    )
+
+    def clean_code(self):
+        code = "".join(self.cleaned_data["code"].split())
+        if not re.fullmatch(r"\d{6}", code):
+            raise forms.ValidationError(_("Enter the 6 digits of the code."))
+        return code
+
+
+def _sent_message(result):
+    if result.status == SendStatus.SENT:
+        return messages.SUCCESS, _("A new code is on its way.")
+    if result.status == SendStatus.COOLDOWN:
+        seconds = max(1, int((result.retry_at - timezone.now()).total_seconds()))
+        return messages.WARNING, _(
+            "Please wait %(seconds)s seconds before asking for another code."
+        ) % {"seconds": seconds}
+    if result.status == SendStatus.HOURLY_CAP:
+        when = formats.time_format(timezone.localtime(result.retry_at), "H:i")
+        return messages.WARNING, _(
+            "You have asked for many codes in the last hour. "
+            "You can ask for a new one at %(time)s."
+        ) % {"time": when}
+    if result.status == SendStatus.NO_MOBILE:
+        return messages.ERROR, _(
+            "Your account has no mobile number, so no code can be sent. "
+            "Please contact the department that shared this study."
+        )
+    return messages.ERROR, _("This share is locked.")
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def bucket_code(request, bucket_id):
+    """Ask for the SMS code of a bucket with two-factor; send one on arrival."""
+    try:
+        bucket = get_bucket_for_request(request, bucket_id, require_code=False)
+    except AccessRefused as refused:
+        return refusal_response(request, refused)
+    received_url = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
+    if not bucket.require_otp or otp_is_verified(request, bucket):
+        return redirect(received_url)
+
+    user = request.user
+    device = otp_device_get(bucket=bucket, user=user)
+    form = CodeForm()
+    if request.method == "POST" and "resend" in request.POST:
+        level, text = _sent_message(otp_send(bucket=bucket, user=user, request=request))
+        messages.add_message(request, level, text)
+        return redirect("sharing:bucket_code", bucket_id=bucket.pk)
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            result = otp_verify(
+                bucket=bucket,
+                user=user,
+                code=form.cleaned_data["code"],
+                request=request,
+            )
+            if result.ok:
+                otp_mark_verified(request, bucket)
+                return redirect(received_url)
+            if result.status == VerifyStatus.LOCKED:
+                # The locked page comes from the one authorization helper.
+                return redirect("sharing:bucket_code", bucket_id=bucket.pk)
+            form = CodeForm()
+            if result.status == VerifyStatus.WRONG:
+                form.add_error(
+                    "code",
+                    _(
+                        "This code is not right. %(left)s more wrong codes lock "
+                        "this share."
+                    )
+                    % {"left": result.attempts_left},
+                )
+            else:
+                form.add_error(
+                    "code",
+                    _("This code is no longer valid. Ask for a new code below."),
+                )
+    elif not code_pending(device) and cooldown_until(device) is None and user.mobile:
+        # Opening the bucket sends the code (rule 18); cool-down and cap still hold.
+        result = otp_send(bucket=bucket, user=user, request=request)
+        if not result.sent:
+            level, text = _sent_message(result)
+            messages.add_message(request, level, text)
+        device.refresh_from_db()
+
+    wait_until = cooldown_until(device)
+    wait_seconds = (
+        max(1, int((wait_until - timezone.now()).total_seconds())) if wait_until else 0
+    )
+    bucket.refresh_from_db(fields=["failed_otp_attempts"])
+    response = render(
+        request,
+        "sharing/access/code.html",
+        {
+            "bucket": bucket,
+            "share": bucket.share,
+            "form": form,
+            "mobile_ending": user.mobile_last_digits,
+            "has_mobile": bool(user.mobile),
+            "wait_seconds": wait_seconds,
+            "attempts_left": bucket.MAX_FAILED_OTP - bucket.failed_otp_attempts,
+        },
+    )
+    return _no_referrer(response)
+
+
+def _reshare_url(bucket):
+    if not bucket.share.allow_further_sharing:
+        return None
+    try:
+        return reverse("sharing:reshare_start", kwargs={"bucket_id": bucket.pk})
+    except NoReverseMatch:  # the wizard's re-share step is not wired in
+        return None
+
+
+def _patient_view(bucket, patient):
+    """Return what the recipient may see of the patient (a pseudonym if anonymized)."""
+    if bucket.share.anonymize:
+        pseudonym = pseudonym_for(bucket=bucket, patient=patient)
+        return {
+            "family_name": pseudonym.family_name,
+            "given_name": pseudonym.given_name,
+            "patient_id": pseudonym.pseudo_patient_id,
+            "birth_date": None,
+            "sex": "",
+            "anonymized": True,
+        }
+    return {
+        "family_name": patient.family_name,
+        "given_name": patient.given_name,
+        "patient_id": patient.patient_id,
+        "birth_date": patient.birth_date,
+        "sex": patient.sex,
+        "anonymized": False,
+    }
+
+
+def _access_label(share):
+    if share.anonymize:
+        return _("Images only (anonymized: the report is not available)")
+    return Access(share.access).label
+
+
+@bucket_view
+def received(request, bucket):
+    """Open a bucket: its one study directly, or the list of its studies."""
+    studies = list(
+        bucket.share.studies.select_related("patient").order_by("-study_date")
+    )
+    if len(studies) == 1:
+        return redirect(
+            "sharing:received_study", bucket_id=bucket.pk, study_id=studies[0].pk
+        )
+    rows = [
+        {"study": study, "patient": _patient_view(bucket, study.patient)}
+        for study in studies
+    ]
+    return render(
+        request,
+        "sharing/access/received_bucket.html",
+        {"bucket": bucket, "share": bucket.share, "rows": rows},
+    )
+
+
+@bucket_view
+def received_study(request, bucket, study_id):
+    """Show a received study: exam header, series, the sender's message."""
+    study = get_study_of_bucket(bucket, study_id)
+    bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
+    share = bucket.share
+    return render(
+        request,
+        "sharing/access/received_study.html",
+        {
+            "bucket": bucket,
+            "share": share,
+            "study": study,
+            "patient": _patient_view(bucket, study.patient),
+            "series_list": series_of_study(study=study),
+            "access_label": _access_label(share),
+            "reshare_url": _reshare_url(bucket),
+            "study_count": share.studies.count(),
+        },
+    )
+
+
+def _patient_in_row(bucket, patient):
+    if not bucket.share.anonymize:
+        return {
+            "family_name": patient.family_name,
+            "given_name": patient.given_name,
+            "anonymized": False,
+        }
+    for pseudonym in bucket.pseudonyms.all():
+        if pseudonym.patient_id == patient.pk:
+            return {
+                "family_name": pseudonym.family_name,
+                "given_name": pseudonym.given_name,
+                "anonymized": True,
+            }
+    return {"family_name": "Anonymous", "given_name": "", "anonymized": True}
+
+
+@login_required
+def shared_with_me(request):
+    """The overview's "Shared with me" tab: studies of the user's valid buckets."""
+    rows = []
+    for bucket in buckets_received_by(user=request.user):
+        share = bucket.share
+        opened = bool(bucket.openings_by_user)
+        for study in share.studies.all():
+            rows.append(
+                {
+                    "bucket": bucket,
+                    "share": share,
+                    "study": study,
+                    "patient": _patient_in_row(bucket, study.patient),
+                    "opened": opened,
+                    "access_label": _access_label(share),
+                    "locked": bucket.is_locked,
+                }
+            )
+    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "sharing/access/shared_with_me.html",
+        {"page": page, "rows": page.object_list, "tab": "shared"},
+    )
