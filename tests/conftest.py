@@ -57,3 +57,22 @@ def _isolated_files(tmp_path, settings):
     settings.EMAIL_FILE_PATH = str(tmp_path / "outbox" / "mail")
     settings.SMS_FILE_PATH = str(tmp_path / "outbox" / "sms")
     settings.RENDER_CACHE_DIR = str(tmp_path / "render-cache")
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process(request):
+    """Run Celery tasks in-process (after commit) unless the test starts a worker.
+
+    Keeps tests that trigger tasks off the Redis broker even when REDIS_URL is set;
+    tests using the ``celery_worker`` fixture (tests/fixtures_services.py) get a
+    real worker instead.
+    """
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    from pacsshare.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved

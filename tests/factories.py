@@ -103,3 +103,58 @@ class SeriesFactory(factory.django.DjangoModelFactory):
     modality = "CT"
     series_number = 1
     description = "Axial"
+
+
+# -- sharing (added by the notifications work; extend freely) ---------------------
+
+
+class ShareFactory(factory.django.DjangoModelFactory):
+    """A completed share; pass ``studies=[...]`` to attach studies."""
+
+    class Meta:
+        model = "sharing.Share"
+        skip_postgeneration_save = True
+
+    sender = factory.SubFactory(UserFactory)
+    source_department = factory.SubFactory(DepartmentFactory)
+    access = "read"
+    reason = "Second opinion"
+    language = "en"
+    patient_agreed_at = factory.LazyFunction(timezone.now)
+    message = ""
+
+    @factory.post_generation
+    def studies(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.studies.set(extracted)
+
+
+class BucketFactory(factory.django.DjangoModelFactory):
+    """A bucket for one recipient (a user by default), with a fresh link secret.
+
+    The link token is ``bucket.link_token`` (derived, never stored).
+    """
+
+    class Meta:
+        model = "sharing.Bucket"
+
+    share = factory.SubFactory(ShareFactory)
+    recipient_user = factory.SubFactory(UserFactory)
+    require_otp = False
+    send_mail = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        bucket = model_class(*args, **kwargs)
+        bucket.set_link_secret()
+        bucket.save()
+        return bucket
+
+
+class OTPDeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "sharing.OTPDevice"
+
+    bucket = factory.SubFactory(BucketFactory, require_otp=True)
+    user = factory.SelfAttribute("bucket.recipient_user")
+    name = "SMS"

@@ -1,4 +1,4 @@
-"""Write each SMS to its own file under ``settings.SMS_FILE_PATH`` (the local outbox)."""
+"""Write each SMS to its own file under ``settings.SMS_FILE_PATH`` (the outbox)."""
 
 import datetime
 import os
