@@ -5,9 +5,9 @@
   "use strict";
 
   var form = document.getElementById("share-form");
-  if (!form) return;
   var button = document.getElementById("share-button");
   var hint = document.getElementById("share-hint");
+  if (!form || !button || !hint) return;
   var selectAll = document.getElementById("select-all");
   var boxes = Array.prototype.slice.call(form.querySelectorAll("input.study-select"));
   var messages = {
