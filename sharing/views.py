@@ -1,0 +1,1 @@
+"""Views of the sharing app; the share wizard lives in sharing/wizard.py."""

@@ -1,0 +1,395 @@
+"""The share wizard's forms: studies, recipients (a formset), parameters.
+
+Each form validates one step completely on the server (item 8): whatever the
+browser posts, an invalid value ends as an error at its field and nothing is
+created. The context a step depends on (the sender, the source department, the
+recipients, the bucket of a re-share) comes in through keyword arguments.
+"""
+
+import datetime
+
+from django import forms
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
+
+from recipients.models import Language
+from studies.models import Study
+from studies.selectors import studies_visible_to
+
+from . import policy
+from .models import ACCESS_RANK, Access, Label, Share
+
+DATE_INPUT_FORMAT = "%d/%m/%Y"
+REASON_MAX_LENGTH = 1000
+MESSAGE_MAX_LENGTH = Share._meta.get_field("message").max_length
+
+
+def directory_entry(key):
+    """Resolve a recipient key ("user:12") through the directory; None if unknown."""
+    from recipients.selectors import directory_entry_for_key
+
+    if not isinstance(key, str) or len(key) > 64:
+        return None
+    return directory_entry_for_key(key=key)
+
+
+class StudiesForm(forms.Form):
+    """Step 1: one or more studies, all from one source department (rule 1)."""
+
+    studies = forms.ModelMultipleChoiceField(
+        label=_("Studies"),
+        queryset=Study.objects.none(),
+        widget=forms.MultipleHiddenInput,
+        error_messages={
+            "required": _("Select at least one study to share."),
+            "invalid_choice": _("You may not share one of these studies."),
+            "invalid_pk_value": _("You may not share one of these studies."),
+        },
+    )
+
+    def __init__(self, *args, user, parent_bucket=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.parent_bucket = parent_bucket
+        if parent_bucket is not None:
+            queryset = parent_bucket.share.studies.all()
+        else:
+            queryset = studies_visible_to(user=user)
+        self.fields["studies"].queryset = queryset.select_related(
+            "patient", "department"
+        )
+
+    def clean_studies(self):
+        studies = list(self.cleaned_data["studies"])
+        if len({study.department_id for study in studies}) > 1:
+            raise forms.ValidationError(
+                _("Share studies of one source department at a time."),
+                code="two_sources",
+            )
+        return studies
+
+    def chosen_studies(self):
+        """Return the studies to list on the page: those posted or pre-selected."""
+        if self.is_bound:
+            raw = self.data.getlist(self.add_prefix("studies"))
+        else:
+            raw = self.initial.get("studies") or []
+        ids = [int(value) for value in raw if str(value).isdigit()][:500]
+        return list(self.fields["studies"].queryset.filter(pk__in=ids))
+
+
+class RecipientForm(forms.Form):
+    """One recipient and its options (rule 3) and the favorites star (rule 4)."""
+
+    key = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+    require_otp = forms.BooleanField(
+        label=_("Two-factor authentication"), required=False
+    )
+    send_mail = forms.BooleanField(label=_("Send mail"), required=False)
+    star = forms.BooleanField(label=_("Add to favorites"), required=False)
+
+    def clean_key(self):
+        key = self.cleaned_data["key"].strip()
+        if not key:
+            return ""
+        entry = directory_entry(key)
+        if entry is None:
+            raise forms.ValidationError(
+                _("This recipient is unknown."), code="unknown_recipient"
+            )
+        self.entry = entry
+        return key
+
+    def clean(self):
+        cleaned = super().clean()
+        entry = getattr(self, "entry", None)
+        if entry is None:
+            return cleaned
+        if cleaned.get("require_otp") and not entry.has_mobile:
+            self.add_error(
+                "require_otp",
+                forms.ValidationError(
+                    _(
+                        "%(name)s has no registered mobile number: two-factor "
+                        "authentication is not possible."
+                    ),
+                    code="no_mobile",
+                    params={"name": entry.name},
+                ),
+            )
+        if cleaned.get("send_mail") and not entry.has_email:
+            self.add_error(
+                "send_mail",
+                forms.ValidationError(
+                    _("%(name)s has no e-mail address: no mail can be sent."),
+                    code="no_email",
+                    params={"name": entry.name},
+                ),
+            )
+        return cleaned
+
+
+class BaseRecipientFormSet(forms.BaseFormSet):
+    """The recipients step: between one and the department's maximum recipients."""
+
+    def __init__(self, *args, max_recipients=3, **kwargs):
+        self.max_recipients = max_recipients
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        if any(self.errors):
+            return
+        keys = [form.cleaned_data.get("key") for form in self.forms]
+        keys = [key for key in keys if key]
+        if not keys:
+            raise forms.ValidationError(
+                _("Choose at least one recipient."), code="no_recipient"
+            )
+        if len(keys) > self.max_recipients:
+            raise forms.ValidationError(
+                _("You can share with at most %(max)d recipients at a time."),
+                code="too_many_recipients",
+                params={"max": self.max_recipients},
+            )
+        if len(set(keys)) != len(keys):
+            raise forms.ValidationError(
+                _("A recipient is chosen twice."), code="duplicate_recipient"
+            )
+
+    def chosen(self):
+        """Return (entry, options) for every filled row, in order."""
+        return [
+            (form.entry, form.cleaned_data)
+            for form in self.forms
+            if form.cleaned_data.get("key")
+        ]
+
+
+RecipientFormSet = forms.formset_factory(
+    RecipientForm,
+    formset=BaseRecipientFormSet,
+    extra=0,
+    # The department's maximum is checked in clean(); this only bounds the work.
+    max_num=50,
+    absolute_max=50,
+)
+
+
+class ParametersForm(forms.Form):
+    """Step 3: access, reason, language, validity, consent, label and options."""
+
+    access = forms.ChoiceField(
+        label=_("Access"), choices=Access.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=_("Reason for sharing"),
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Registered, never shown to the recipients."),
+        error_messages={"required": _("Give a reason for sharing.")},
+    )
+    language = forms.ChoiceField(
+        label=_("Language of the mail"), choices=Language.choices
+    )
+    valid_until = forms.DateField(
+        label=_("Valid till"),
+        required=False,
+        input_formats=[DATE_INPUT_FORMAT],
+        widget=forms.DateInput(
+            format=DATE_INPUT_FORMAT,
+            attrs={
+                "placeholder": "dd/mm/yyyy",
+                "inputmode": "numeric",
+                "autocomplete": "off",
+                "class": "date-text",
+            },
+        ),
+        help_text=_("dd/mm/yyyy"),
+        error_messages={"invalid": _("Enter a date as dd/mm/yyyy.")},
+    )
+    unlimited = forms.BooleanField(label=_("Unlimited access"), required=False)
+    patient_agreed = forms.BooleanField(
+        label=_("Patient agreed"),
+        error_messages={
+            "required": _("Without the patient's agreement nothing can be shared.")
+        },
+    )
+    add_label = forms.BooleanField(label=_("Add label"), required=False)
+    label = forms.ModelChoiceField(
+        label=_("Label"), queryset=Label.objects.none(), required=False
+    )
+    label_scope = forms.ChoiceField(
+        label=_("Label for"),
+        choices=Share.LabelScope.choices,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    urgent = forms.BooleanField(label=_("Urgent"), required=False)
+    anonymize = forms.BooleanField(label=_("Anonymize"), required=False)
+    allow_further_sharing = forms.BooleanField(
+        label=_("Allow further sharing"), required=False
+    )
+    message = forms.CharField(
+        label=_("Message"),
+        required=False,
+        max_length=MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("In the mail and in the exam, as a separate series."),
+    )
+
+    def __init__(
+        self,
+        *args,
+        user,
+        department=None,
+        recipient_kinds=(),
+        parent_bucket=None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.department = department
+        self.recipient_kinds = tuple(recipient_kinds)
+        self.parent_bucket = parent_bucket
+        self.parent_share = parent_bucket.share if parent_bucket else None
+
+        self.fields["access"].choices = self.access_choices()
+        if department is not None and department.members.filter(pk=user.pk).exists():
+            self.fields["label"].queryset = department.labels.all()
+        if not self.offers_unlimited():
+            del self.fields["unlimited"]
+        if self.parent_share is not None and self.parent_share.anonymize:
+            # The re-sharer only holds anonymized data: so will the recipient.
+            self.fields["anonymize"].disabled = True
+            self.fields["anonymize"].initial = True
+            self.fields["anonymize"].help_text = _(
+                "These studies were shared with you anonymized."
+            )
+        latest = self.latest_valid_until()
+        if latest is not None:
+            self.fields["valid_until"].help_text = _(
+                "dd/mm/yyyy, at the latest %(date)s"
+            ) % {"date": latest.strftime(DATE_INPUT_FORMAT)}
+
+    # The rules the choices and checks follow.
+
+    def access_choices(self):
+        choices = [
+            (value, label)
+            for value, label in Access.choices
+            if value != Access.IMAGES_ONLY or "user" not in self.recipient_kinds
+        ]
+        if self.parent_share is not None:
+            ceiling = ACCESS_RANK[Access(self.parent_share.access)]
+            choices = [
+                (v, lbl) for v, lbl in choices if ACCESS_RANK[Access(v)] <= ceiling
+            ]
+        return choices
+
+    def offers_unlimited(self):
+        if self.department is None or not self.department.allow_unlimited:
+            return False
+        return self.parent_share is None or self.parent_share.valid_until is None
+
+    def latest_valid_until(self):
+        """Return the latest date allowed: the department's maximum, the re-sharer's."""
+        candidates = []
+        if self.department is not None:
+            candidates.append(policy.max_valid_until(self.department))
+        if self.parent_share is not None:
+            candidates.append(self.parent_share.valid_until)
+        candidates = [c for c in candidates if c is not None]
+        return min(candidates) if candidates else None
+
+    def default_valid_until(self):
+        if self.department is None:
+            return None
+        default = policy.default_valid_until(self.department)
+        latest = self.latest_valid_until()
+        return min(default, latest) if latest is not None else default
+
+    # Field checks.
+
+    def clean_access(self):
+        access = self.cleaned_data["access"]
+        if access == Access.IMAGES_ONLY and "user" in self.recipient_kinds:
+            raise forms.ValidationError(
+                _("'Images only' is not available when sharing with a user."),
+                code="images_only_user",
+            )
+        if self.parent_share is not None and (
+            ACCESS_RANK[Access(access)] > ACCESS_RANK[Access(self.parent_share.access)]
+        ):
+            raise forms.ValidationError(
+                _("You cannot give more access than you were given."),
+                code="more_than_parent",
+            )
+        return access
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(
+                _("Give a reason for sharing."), code="required"
+            )
+        return reason
+
+    def clean_message(self):
+        return self.cleaned_data["message"].strip()
+
+    def clean_valid_until(self):
+        valid_until = self.cleaned_data["valid_until"]
+        if valid_until is None or self.department is None:
+            return valid_until
+        if valid_until < policy.department_today(self.department):
+            raise forms.ValidationError(_("This date is in the past."), code="past")
+        latest = self.latest_valid_until()
+        if latest is not None and valid_until > latest:
+            raise forms.ValidationError(
+                _("The latest possible date is %(date)s."),
+                code="beyond_maximum",
+                params={"date": latest.strftime(DATE_INPUT_FORMAT)},
+            )
+        return valid_until
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.department is None:
+            raise forms.ValidationError(
+                _("Choose the studies and recipients first."), code="no_context"
+            )
+        unlimited = cleaned.get("unlimited", False)
+        if (
+            self.data.get(self.add_prefix("unlimited"))
+            and "unlimited" not in self.fields
+        ):
+            self.add_error(
+                "valid_until",
+                forms.ValidationError(
+                    _("Unlimited access is not allowed for these studies."),
+                    code="unlimited_not_allowed",
+                ),
+            )
+        elif unlimited:
+            cleaned["valid_until"] = None
+            self.errors.pop("valid_until", None)
+        elif not cleaned.get("valid_until") and "valid_until" not in self.errors:
+            self.add_error(
+                "valid_until",
+                forms.ValidationError(
+                    _("Enter a date as dd/mm/yyyy."), code="required"
+                ),
+            )
+        if cleaned.get("add_label"):
+            if not cleaned.get("label") and "label" not in self.errors:
+                self.add_error("label", _("Choose a label."))
+            if not cleaned.get("label_scope"):
+                self.add_error("label_scope", _("Choose for whom the label is."))
+        else:
+            cleaned["label"] = None
+            cleaned["label_scope"] = ""
+        return cleaned
+
+    def valid_until_display(self):
+        value = self.cleaned_data.get("valid_until")
+        return date_format(value, "d/m/Y") if isinstance(value, datetime.date) else ""

@@ -1,0 +1,185 @@
+"""Business actions on shares and buckets."""
+
+import datetime
+import importlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from recipients.models import Department, Favorite, User, UserGroup
+from studies.models import Study
+
+from .audit import audit_record
+from .models import AuditEvent, Bucket, Label, Pseudonym, SenderPreferences, Share
+
+RECIPIENT_KINDS = ("user", "group", "department")
+
+
+@dataclass(frozen=True)
+class ShareRecipient:
+    """One recipient as the wizard chose it, with its per-recipient options."""
+
+    kind: str  # "user", "group" or "department"
+    pk: int
+    require_otp: bool
+    send_mail: bool
+    star: bool = False
+
+    @property
+    def key(self):
+        return f"{self.kind}:{self.pk}"
+
+
+def _bucket_for(*, share, recipient: ShareRecipient) -> Bucket:
+    if recipient.kind not in RECIPIENT_KINDS:
+        raise ValueError(f"Unknown recipient kind {recipient.kind!r}")
+    bucket = Bucket(
+        share=share, require_otp=recipient.require_otp, send_mail=recipient.send_mail
+    )
+    if recipient.kind == "user":
+        bucket.recipient_user = User.objects.get(pk=recipient.pk, is_active=True)
+    elif recipient.kind == "group":
+        bucket.recipient_group = UserGroup.objects.get(pk=recipient.pk)
+    else:
+        bucket.recipient_department = Department.objects.get(pk=recipient.pk)
+    bucket.set_link_secret()
+    bucket.save()
+    return bucket
+
+
+def _pseudonyms_create(*, bucket, studies):
+    patients = {study.patient_id: study.patient for study in studies}
+    for patient in patients.values():
+        Pseudonym.objects.create(
+            bucket=bucket,
+            patient=patient,
+            # A number carries no hint of the name (rule 12).
+            given_name=str(100000 + secrets.randbelow(900000)),
+            family_name="Anonymous",
+            pseudo_patient_id=f"ANON-{secrets.token_hex(8).upper()}",
+        )
+
+
+def _favorites_add(*, owner, recipients: Sequence[ShareRecipient]):
+    keys = [r.key for r in recipients if r.star]
+    if not keys:
+        return
+    try:
+        from recipients.services import favorites_add_many
+    except ImportError:
+        favorites_add_many = None
+    if favorites_add_many is not None:
+        favorites_add_many(owner=owner, keys=keys)
+        return
+    for recipient in recipients:
+        if recipient.star:
+            Favorite.objects.get_or_create(
+                owner=owner, **{recipient.kind: recipient.pk}
+            )
+
+
+def _notifications_queue(*, buckets):
+    """Hand each bucket to the notifications app, once it exists (the outbox seam)."""
+    try:
+        module = importlib.import_module("sharing.notifications")
+    except ModuleNotFoundError as error:
+        if error.name != "sharing.notifications":
+            raise
+        return
+    queue = getattr(module, "notifications_queue_for_bucket", None)
+    if queue is None:
+        return
+    for bucket in buckets:
+        queue(bucket=bucket)
+
+
+def share_create(
+    *,
+    sender: User,
+    studies: Sequence[Study],
+    recipients: Sequence[ShareRecipient],
+    access: str,
+    reason: str,
+    language: str,
+    valid_until: datetime.date | None,
+    patient_agreed: bool,
+    label: Label | None,
+    label_scope: str,
+    urgent: bool,
+    anonymize: bool,
+    allow_further_sharing: bool,
+    message: str,
+    parent_bucket: Bucket | None = None,
+    request=None,
+) -> Share:
+    """Share studies: the share, one bucket per recipient, pseudonyms, audit, outbox.
+
+    The wizard's forms have checked every rule; this keeps the invariants that
+    must never break whoever calls it, and does everything in one transaction.
+    `request`, when given, only supplies the audit event's IP address and agent.
+    """
+    studies = list(studies)
+    departments = {study.department_id for study in studies}
+    if not studies or len(departments) != 1:
+        raise ValueError("Share one or more studies of one source department.")
+    if not recipients:
+        raise ValueError("Share with at least one recipient.")
+    if not patient_agreed:
+        raise ValueError("Nothing is shared without the patient's agreement.")
+    if not reason.strip():
+        raise ValueError("A reason for sharing is mandatory.")
+    if parent_bucket is not None and parent_bucket.share.anonymize:
+        anonymize = True
+
+    with transaction.atomic():
+        share = Share.objects.create(
+            sender=sender,
+            source_department=studies[0].department,
+            access=access,
+            reason=reason,
+            language=language,
+            valid_until=valid_until,
+            patient_agreed_at=timezone.now(),
+            label=label,
+            label_scope=label_scope if label is not None else "",
+            urgent=urgent,
+            anonymize=anonymize,
+            allow_further_sharing=allow_further_sharing,
+            message=message,
+            parent_bucket=parent_bucket,
+        )
+        share.studies.set(studies)
+        buckets = [_bucket_for(share=share, recipient=r) for r in recipients]
+        if anonymize:
+            for bucket in buckets:
+                _pseudonyms_create(bucket=bucket, studies=studies)
+        audit_record(
+            action=AuditEvent.Action.SHARE_CREATED,
+            actor=sender,
+            request=request,
+            share=share,
+            studies=studies,
+            details={
+                # The reason is kept here and on the share only (rule 6).
+                "reason": reason,
+                "recipients": [r.key for r in recipients],
+                "buckets": [bucket.pk for bucket in buckets],
+                "access": access,
+                "valid_until": valid_until.isoformat() if valid_until else None,
+                "anonymize": anonymize,
+                "allow_further_sharing": allow_further_sharing,
+                "urgent": urgent,
+                "parent_bucket": parent_bucket.pk if parent_bucket else None,
+            },
+        )
+        last = recipients[-1]
+        SenderPreferences.objects.update_or_create(
+            user=sender,
+            defaults={"require_otp": last.require_otp, "send_mail": last.send_mail},
+        )
+        _favorites_add(owner=sender, recipients=recipients)
+        _notifications_queue(buckets=buckets)
+    return share
