@@ -6,6 +6,7 @@ from tests.fixtures_services import (  # noqa: F401
     smtp_server,
     twilio_http,
 )
+from tests.sharing.wizard_support import sender_client, world  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
