@@ -21,7 +21,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary, generate_uid
 
-METHOD = "DICOM PS3.15 Basic Application Level Confidentiality Profile (PACSshare)"
+METHOD = "DICOM PS3.15 Basic Application Level Confidentiality Profile"  # LO: 64
 METHOD_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 
 # (tag, action) from PS3.15 Table E.1-1, Basic Profile column. Where the table

@@ -110,3 +110,44 @@ def study_zip_response(*, study, deidentifier=None, extra_datasets=(), filename=
     response["Cache-Control"] = "private, no-store"
     response["Vary"] = "Cookie"
     return response
+
+
+def study_download_response(
+    *,
+    study,
+    pseudonym=None,
+    salt=None,
+    message="",
+    message_from="",
+    message_sent_at=None,
+    message_uid_seed=None,
+):
+    """Return the study's ZIP as a recipient gets it: with the message instance,
+    de-identified when a pseudonym is given (``salt``: one per bucket, see
+    ``deidentify.deidentification_salt``)."""
+    from .deidentify import Deidentifier
+    from .message_sr import message_sr_build
+
+    deidentifier = None
+    if pseudonym is not None:
+        if not salt:
+            raise ValueError("a de-identified download needs a salt")
+        deidentifier = Deidentifier(salt=salt, pseudonym=pseudonym)
+    extra = []
+    if message:
+        extra.append(
+            message_sr_build(
+                study=study,
+                text=message,
+                sender_name=message_from,
+                sent_at=message_sent_at,
+                pseudonym=pseudonym,
+                uid_seed=message_uid_seed,
+            )
+        )
+    return study_zip_response(
+        study=study,
+        deidentifier=deidentifier,
+        extra_datasets=extra,
+        filename="study.zip" if pseudonym is not None else None,
+    )

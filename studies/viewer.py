@@ -141,7 +141,11 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
         "viewer": {
             "study": study,
             "anonymized": permissions.anonymized,
-            "patient_name": pseudonym.full_name if pseudonym else patient.full_name,
+            "patient_name": (
+                f"{pseudonym.given_name} {pseudonym.family_name}"
+                if pseudonym
+                else patient.full_name
+            ),
             "patient_id": (
                 pseudonym.pseudo_patient_id if pseudonym else patient.patient_id
             ),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from . import viewer
 from .download import study_zip_response
-from .selectors import get_study_for_member
+from .selectors import get_study_for_member, report_of_study, series_of_study
 
 
 def member_urls(study):
@@ -44,7 +44,12 @@ def series_detail(request, study_id, series_id):
     """Show the study page with one of its series in the viewer."""
     study = get_study_for_member(user=request.user, study_id=study_id)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    context = {"study": study, **member_viewer_context(study, series=series)}
+    context = {
+        "study": study,
+        "series_list": series_of_study(study=study),
+        "report": report_of_study(study=study),
+        **member_viewer_context(study, series=series),
+    }
     return render(request, "studies/study.html", context)
 
 

@@ -13,6 +13,7 @@ from .selectors import (
     studies_visible_to,
     with_overview_columns,
 )
+from .viewer_views import member_viewer_context
 
 STUDIES_PER_PAGE = 25
 
@@ -54,5 +55,7 @@ def study_detail(request, study_id):
             "study": study,
             "series_list": series_of_study(study=study),
             "report": report_of_study(study=study),
+            # The image viewer and the editable report (studies/viewer_views.py).
+            **member_viewer_context(study),
         },
     )

@@ -1,0 +1,134 @@
+"""De-identification along the PS3.15 Basic Application Level Confidentiality
+Profile."""
+
+from types import SimpleNamespace
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from studies.deidentify import Deidentifier, deidentification_salt
+
+from .viewer_helpers import shipped_file
+
+PSEUDONYM = SimpleNamespace(
+    given_name="4821", family_name="Anonymous", pseudo_patient_id="ANON-4821"
+)
+
+
+def _identified_ct():
+    ds = pydicom.dcmread(shipped_file("CT_small.dcm"))
+    ds.PatientName = "Peeters^Jan"
+    ds.PatientID = "PID-778899"
+    ds.PatientBirthDate = "19700517"
+    ds.AccessionNumber = "ACC-4455"
+    ds.InstitutionName = "AZ Sint-Jan"
+    ds.ReferringPhysicianName = "Janssens^Marie"
+    ds.PerformingPhysicianName = "Claes^Tom"
+    ds.OtherPatientIDs = "OLD-1"
+    ds.FrameOfReferenceUID = "1.2.3.4.5.6.7.8.1"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = ds.SOPClassUID
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5.6.7.8.2"
+    ds.ReferencedImageSequence = Sequence([ref])
+    ds.add_new(0x00090010, "LO", "ACME")
+    ds.add_new(0x00091001, "LO", "Peeters private")
+    return ds
+
+
+def test_it_replaces_names_and_ids_and_removes_identifying_attributes():
+    ds = _identified_ct()
+
+    Deidentifier(salt="s", pseudonym=PSEUDONYM).apply(ds)
+
+    assert str(ds.PatientName) == "Anonymous^4821"
+    assert ds.PatientID == "ANON-4821"
+    assert ds.PatientBirthDate == ""
+    assert ds.AccessionNumber == ""
+    assert ds.ReferringPhysicianName == ""
+    for keyword in (
+        "InstitutionName",
+        "PerformingPhysicianName",
+        "OtherPatientIDs",
+        "StudyDescription",
+        "SeriesDescription",
+    ):
+        assert keyword not in ds, keyword
+
+
+def test_it_marks_the_identity_removed_with_the_method_code():
+    ds = _identified_ct()
+
+    Deidentifier(salt="s", pseudonym=PSEUDONYM).apply(ds)
+
+    assert ds.PatientIdentityRemoved == "YES"
+    assert (
+        "Basic Application Level Confidentiality Profile" in ds.DeidentificationMethod
+    )
+    code = ds.DeidentificationMethodCodeSequence[0]
+    assert (code.CodeValue, code.CodingSchemeDesignator) == ("113100", "DCM")
+    assert code.CodeMeaning == "Basic Application Confidentiality Profile"
+
+
+def test_it_removes_private_tags_also_inside_sequences():
+    ds = _identified_ct()
+    item = Dataset()
+    item.add_new(0x00110010, "LO", "ACME")
+    item.add_new(0x00111001, "LO", "Peeters private")
+    ds.ReferencedImageSequence.append(item)
+
+    Deidentifier(salt="s", pseudonym=PSEUDONYM).apply(ds)
+
+    found = []
+    ds.walk(lambda _ds, elem: found.append(elem.tag) if elem.tag.is_private else None)
+    assert found == []
+
+
+def test_it_replaces_uids_consistently_and_keeps_standard_ones():
+    first, second = _identified_ct(), _identified_ct()
+    original = {
+        "study": first.StudyInstanceUID,
+        "series": first.SeriesInstanceUID,
+        "for": first.FrameOfReferenceUID,
+        "ref": first.ReferencedImageSequence[0].ReferencedSOPInstanceUID,
+        "sop": first.SOPInstanceUID,
+    }
+    deidentifier = Deidentifier(salt="bucket-1", pseudonym=PSEUDONYM)
+
+    deidentifier.apply(first)
+    deidentifier.apply(second)
+
+    assert first.StudyInstanceUID != original["study"]
+    assert first.StudyInstanceUID == second.StudyInstanceUID
+    assert first.SeriesInstanceUID == second.SeriesInstanceUID
+    assert first.FrameOfReferenceUID not in (original["for"], "")
+    assert first.ReferencedImageSequence[0].ReferencedSOPInstanceUID == (
+        deidentifier.uid(original["ref"])
+    )
+    assert first.file_meta.MediaStorageSOPInstanceUID == first.SOPInstanceUID
+    assert first.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+
+
+def test_another_salt_gives_other_uids():
+    a, b = _identified_ct(), _identified_ct()
+
+    Deidentifier(salt=deidentification_salt("bucket:1"), pseudonym=PSEUDONYM).apply(a)
+    Deidentifier(salt=deidentification_salt("bucket:2"), pseudonym=PSEUDONYM).apply(b)
+
+    assert a.StudyInstanceUID != b.StudyInstanceUID
+
+
+def test_it_removes_person_names_nested_in_sequences():
+    ds = _identified_ct()
+    item = Dataset()
+    item.PersonName = "Peeters^Jan"
+    item.TextValue = "kept"
+    ds.ReferencedImageSequence.append(item)
+
+    Deidentifier(salt="s", pseudonym=PSEUDONYM).apply(ds)
+
+    names = []
+    ds.walk(
+        lambda _ds, elem: names.append(str(elem.value)) if elem.VR == "PN" else None
+    )
+    assert [name for name in names if name] == ["Anonymous^4821"]
