@@ -80,9 +80,13 @@ class DepartmentAdmin(admin.ModelAdmin):
 
     def _sees_all(self, request, action):
         user = request.user
+        if not user.is_authenticated:
+            return False
         return user.is_service_desk or user.has_perm(f"recipients.{action}_department")
 
     def _administered(self, request):
+        if not request.user.is_authenticated:
+            return Department.objects.none()
         return Department.objects.filter(
             memberships__user=request.user, memberships__is_admin=True
         )

@@ -104,14 +104,15 @@ class User(AbstractUser):
             # PostgreSQL these columns use the "C" collation (migration 0002), so
             # one btree serves LIKE 'prefix%' and ORDER BY; a trigram GIN index
             # on search_name serves the substring matches.
+            # (name, id): the order the search asks for, so no sort is needed.
             models.Index(
-                fields=["search_name"],
-                name="user_search_name_idx",
+                fields=["search_name", "id"],
+                name="user_search_name_id_idx",
                 condition=Q(is_active=True),
             ),
             models.Index(
-                fields=["search_name_rev"],
-                name="user_search_name_rev_idx",
+                fields=["search_name_rev", "id"],
+                name="user_search_name_rev_id_idx",
                 condition=Q(is_active=True),
             ),
             # Exact matches, only over what the owner made public.
