@@ -190,6 +190,7 @@ def test_it_reports_and_skips_bad_files_without_crashing(folder):
     (folder / "notes.txt").write_text("Not an image, just a note.\n")
     (folder / "cut_pixels.dcm").write_bytes(data[:20000])
     (folder / "cut_header.dcm").write_bytes(data[:600])
+    copy_sample("MR_truncated.dcm", folder)
     write_dicom(folder / "good.dcm", source="MR_small.dcm")
 
     summary = import_dicom_paths(
@@ -200,6 +201,7 @@ def test_it_reports_and_skips_bad_files_without_crashing(folder):
     assert reasons["notes.txt"] == "not a DICOM file"
     assert "truncated" in reasons["cut_pixels.dcm"]
     assert reasons["cut_header.dcm"].startswith("missing")
+    assert "truncated" in reasons["MR_truncated.dcm"]
     assert reasons["missing.dcm"] == "no such file or folder"
     assert [o.path.name for o in summary.imported] == ["good.dcm"]
     assert Instance.objects.count() == 1
