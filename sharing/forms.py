@@ -253,7 +253,9 @@ class ParametersForm(forms.Form):
         self.parent_bucket = parent_bucket
         self.parent_share = parent_bucket.share if parent_bucket else None
 
-        self.fields["access"].choices = self.access_choices()
+        # Only the allowed choices are offered; any other value is still known to
+        # the field so that clean_access() can say why it is refused.
+        self.fields["access"].widget.choices = self.access_choices()
         if department is not None and department.members.filter(pk=user.pk).exists():
             self.fields["label"].queryset = department.labels.all()
         if not self.offers_unlimited():

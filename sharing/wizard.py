@@ -126,10 +126,11 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         probe = ParametersForm(**form_kwargs)
         # Groups and departments have no language of their own: users decide.
         languages = [e.language for e, _ in self.chosen_recipients() if e.language]
+        offered = dict(probe.access_choices())
         initial = {
             "access": Access.IMAGES_READ
-            if Access.IMAGES_READ in dict(probe.fields["access"].choices)
-            else next(iter(dict(probe.fields["access"].choices)), ""),
+            if Access.IMAGES_READ in offered
+            else next(iter(offered), ""),
             "language": policy.mail_language(languages) or self.request.user.language,
             "valid_until": probe.default_valid_until(),
         }
