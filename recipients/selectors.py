@@ -120,8 +120,14 @@ def directory_quick_search(
         return sum(1 for r, _ in found.values() if r <= rank) >= limit
 
     _exact_matches(parsed, limit, add)
-    has_letters = any(ch.isalpha() for ch in parsed.folded)
-    if has_letters and not parsed.email and len(parsed.folded) >= MIN_QUERY_LENGTH:
+    # A scheme name ("RIZIV 1-23…"), an e-mail or digits alone are not names.
+    is_name = (
+        any(ch.isalpha() for ch in parsed.folded)
+        and not parsed.email
+        and not parsed.scheme
+        and len(parsed.folded) >= MIN_QUERY_LENGTH
+    )
+    if is_name:
         _name_prefix_matches(parsed.folded, limit, add)
         _group_and_department_matches(parsed.folded, limit, add)
         if not enough(NAME_PREFIX):
