@@ -1,11 +1,15 @@
 """Quick search: one box over users, public groups and public departments."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from recipients.folding import fold
+from recipients.models import User
 from recipients.selectors import directory_quick_search
 from tests.factories import (
     DepartmentFactory,
@@ -399,3 +403,13 @@ def test_name_prefixes_come_in_one_consistent_order_across_the_limit():
 
     assert len(found) == 20
     assert found[0].pk == ann.pk
+
+
+def test_reindex_repairs_rows_written_without_save():
+    user = UserFactory(first_name="Old", last_name="Name")
+    User.objects.filter(pk=user.pk).update(first_name="Noël", last_name="Zwart")
+    assert directory_quick_search(query="noel") == []
+
+    call_command("directory_reindex", stdout=io.StringIO())
+
+    assert [e.pk for e in directory_quick_search(query="noel zwart")] == [user.pk]
