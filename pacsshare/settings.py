@@ -236,9 +236,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"redact_link_tokens": {"()": "sharing.log_filters.RedactLinkTokens"}},
     "loggers": {
         # The request line carries the URL; bucket links are /b/<token>/ once.
-        "django.server": {"level": "WARNING"},
+        "django.server": {"level": "WARNING", "filters": ["redact_link_tokens"]},
+        "django.request": {"filters": ["redact_link_tokens"]},
     },
 }
 

@@ -77,11 +77,18 @@ def bucket_link(request, token):
     return _no_referrer(redirect(target))
 
 
+class CodeInput(forms.TextInput):
+    """A text input that starts empty after each try: a failed code is not kept."""
+
+    def format_value(self, value):
+        return None
+
+
 class CodeForm(forms.Form):
     code = forms.CharField(
         label=gettext_lazy("Code from the SMS"),
         max_length=12,
-        widget=forms.TextInput(
+        widget=CodeInput(
             attrs={
                 "autocomplete": "one-time-code",
                 "inputmode": "numeric",
@@ -156,7 +163,6 @@ def bucket_code(request, bucket_id):
             if result.status == VerifyStatus.LOCKED:
                 # The locked page comes from the one authorization helper.
                 return redirect("sharing:bucket_code", bucket_id=bucket.pk)
-            form = CodeForm()
             if result.status == VerifyStatus.WRONG:
                 form.add_error(
                     "code",

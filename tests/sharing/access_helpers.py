@@ -59,9 +59,11 @@ def make_bucket(
     )
     study = StudyFactory(
         patient=patient,
-        description="CT thorax",
-        study_date=datetime.date(2024, 3, 5),
-        **(study_kwargs or {}),
+        **{
+            "description": "CT thorax",
+            "study_date": datetime.date(2024, 3, 5),
+            **(study_kwargs or {}),
+        },
     )
     SeriesFactory(study=study, description="Axial 1mm")
     sender = UserFactory(first_name="Anna", last_name="Claes", title="Dr.")
