@@ -21,6 +21,7 @@ from .admin_services import (
     can_administer_bucket,
     can_revoke_bucket,
     departments_administered_by,
+    is_service_desk,
     notification_retry,
 )
 from .models import AuditEvent, Bucket, BucketUnlock, Label, Notification, Share
@@ -50,7 +51,7 @@ class DepartmentScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        if request.user.is_service_desk:
+        if is_service_desk(request.user):
             return queryset
         return queryset.filter(
             **{f"{self.department_path}__in": self.administered_ids(request)}
@@ -65,7 +66,7 @@ class DepartmentScopedAdmin(admin.ModelAdmin):
         return value.pk
 
     def administers(self, request, obj=None):
-        if request.user.is_service_desk:
+        if is_service_desk(request.user):
             return True
         if obj is None:
             return bool(self.administered_ids(request))

@@ -23,6 +23,11 @@ class BucketAlreadyRevoked(Exception):
     """The bucket was revoked before."""
 
 
+def is_service_desk(user):
+    """Return whether the user is the service desk (anonymous users are not)."""
+    return bool(user.is_authenticated and user.is_active and user.is_service_desk)
+
+
 def departments_administered_by(*, user):
     """Return the departments whose outgoing shares the user administers."""
     if not user.is_authenticated or not user.is_active:

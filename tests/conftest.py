@@ -50,6 +50,12 @@ def _require_services(request):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Hash test passwords quickly: PBKDF2 takes ~2 s per user on a busy CI box."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_files(tmp_path, settings):
     """Keep media, outbox and render cache of each test in its own folder."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
