@@ -7,6 +7,7 @@ recipients, the bucket of a re-share) comes in through keyword arguments.
 """
 
 import datetime
+import re
 
 from django import forms
 from django.utils.formats import date_format
@@ -74,7 +75,7 @@ class StudiesForm(forms.Form):
             raw = self.data.getlist(self.add_prefix("studies"))
         else:
             raw = self.initial.get("studies") or []
-        ids = [int(value) for value in raw if str(value).isdigit()][:500]
+        ids = [int(v) for v in raw if re.fullmatch(r"[0-9]{1,12}", str(v))][:500]
         return list(self.fields["studies"].queryset.filter(pk__in=ids))
 
 

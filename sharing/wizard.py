@@ -7,10 +7,12 @@ that allows further sharing) or `share_again` (the confirmation pop-up); each
 puts its context in the wizard's session storage and redirects to a step.
 """
 
+import re
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -41,6 +43,7 @@ STEP_TITLES = {
     STEP_PARAMETERS: _("Parameters"),
 }
 MAX_PRESELECTED_STUDIES = 200
+STUDY_ID = re.compile(r"[0-9]{1,12}")
 
 
 class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
@@ -151,6 +154,13 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                     self.storage.current_step = earlier
                     return redirect(self.get_step_url(earlier))
         return super().get(request, *args, **kwargs)
+
+    def post(self, *args, **kwargs):
+        # formtools trusts the posted step name; an unknown one would be a 500.
+        posted = self.request.POST.get(f"{self.prefix}-current_step")
+        if posted is not None and posted not in self.get_form_list():
+            return HttpResponseBadRequest("Unknown wizard step.")
+        return super().post(*args, **kwargs)
 
     def render_done(self, form, **kwargs):
         # Finish in the POST itself (the base class would redirect and finish on a
@@ -288,7 +298,7 @@ def share_start(request):
     """Start the wizard with the overview's chosen studies (?studies=1&studies=2)."""
     study_ids = []
     for value in request.GET.getlist("studies")[:MAX_PRESELECTED_STUDIES]:
-        if value.isdigit() and int(value) not in study_ids:
+        if STUDY_ID.fullmatch(value) and int(value) not in study_ids:
             study_ids.append(int(value))
     return _start(request, study_ids=study_ids)
 
