@@ -16,7 +16,10 @@ class DetailedSearchForm(forms.Form):
     """Detailed search: a kind of recipient, then criteria that all must match."""
 
     kind = forms.ChoiceField(
-        label=_("Search for"), choices=KIND_CHOICES, initial="user"
+        label=_("Search for"),
+        choices=KIND_CHOICES,
+        initial="user",
+        widget=forms.RadioSelect,
     )
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
