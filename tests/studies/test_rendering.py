@@ -219,3 +219,26 @@ def test_a_thumbnail_is_small():
     image = _png(rendered.content)
     assert max(image.size) == rendering.THUMBNAIL_SIZE
     assert not rendered.placeholder
+
+
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm"]
+)
+@pytest.mark.parametrize("window", [None, rendering.Window(40, 400)])
+def test_the_fast_path_for_plain_files_matches_pydicom(name, window):
+    data = shipped_file(name).read_bytes()
+
+    fast = rendering._fast_frame(data, frame=0, window=window)
+    slow = rendering.frame_pixels(rendering.dataset_read(data), window=window)
+
+    assert fast is not None
+    assert np.array_equal(fast, slow)
+
+
+def test_the_fast_path_leaves_other_files_to_pydicom():
+    for name in ("JPEG2000.dcm", "SC_rgb.dcm", "MR_small_bigendian.dcm"):
+        path = shipped_file(name)
+        if path.exists():
+            assert (
+                rendering._fast_frame(path.read_bytes(), frame=0, window=None) is None
+            )
