@@ -9,7 +9,7 @@ import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -24,8 +24,16 @@ from .admin_services import (
     is_service_desk,
     notification_retry,
 )
-from .models import AuditEvent, Bucket, BucketUnlock, Label, Notification, Share
-from .status_selectors import expired_q
+from .models import (
+    AuditEvent,
+    Bucket,
+    BucketOpening,
+    BucketUnlock,
+    Label,
+    Notification,
+    Share,
+)
+from .status_selectors import BucketStatus, bucket_status, expired_q
 from .status_views import audit_csv_response
 
 
@@ -180,17 +188,14 @@ class BucketUnlockInline(admin.TabularInline):
 class BucketAdmin(DepartmentScopedAdmin):
     department_path = "share__source_department"
     list_display = [
-        "id",
         "recipient_display",
+        "status_display",
         "sender",
         "department",
         "shared_on",
         "valid_till",
-        "failed_otp_attempts",
-        "is_locked_display",
-        "is_revoked_display",
     ]
-    list_display_links = ["id", "recipient_display"]
+    list_display_links = ["recipient_display"]
     list_filter = [
         LockedFilter,
         ExpiredFilter,
@@ -251,13 +256,31 @@ class BucketAdmin(DepartmentScopedAdmin):
     def valid_till(self, obj):
         return obj.share.valid_until or _("unlimited")
 
-    @admin.display(description=_("locked"), boolean=True, ordering="locked_at")
-    def is_locked_display(self, obj):
-        return obj.is_locked
+    @admin.display(description=_("status"))
+    def status_display(self, obj):
+        status = bucket_status(obj)
+        label = dict(BucketStatus.choices)[status]
+        if status == BucketStatus.LOCKED or (
+            status == BucketStatus.NOT_OPENED and obj.failed_otp_attempts
+        ):
+            return ngettext(
+                "%(status)s (%(count)d wrong code)",
+                "%(status)s (%(count)d wrong codes)",
+                obj.failed_otp_attempts,
+            ) % {"status": label, "count": obj.failed_otp_attempts}
+        return label
 
-    @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
-    def is_revoked_display(self, obj):
-        return obj.is_revoked
+    def get_queryset(self, request):
+        first_opening = BucketOpening.objects.filter(bucket=OuterRef("pk")).order_by(
+            "first_opened_at"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                first_opened_at=Subquery(first_opening.values("first_opened_at")[:1])
+            )
+        )
 
     def has_unlock_permission(self, request):
         return self.administers(request)

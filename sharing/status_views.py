@@ -83,7 +83,7 @@ class StatusFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     shared_to = forms.DateField(
-        label=gettext_lazy("Shared until"),
+        label=gettext_lazy("Shared to"),
         required=False,
         input_formats=DATE_INPUT_FORMATS,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -107,7 +107,9 @@ class StatusFilterForm(forms.Form):
 
 
 class AuditExportForm(forms.Form):
-    department = forms.ModelChoiceField(label=gettext_lazy("Department"), queryset=None)
+    department = forms.ModelChoiceField(
+        label=gettext_lazy("Department"), queryset=None, empty_label=None
+    )
     date_from = forms.DateField(
         label=gettext_lazy("From"),
         input_formats=DATE_INPUT_FORMATS,
@@ -171,7 +173,10 @@ def status_forwarding(request):
         today = timezone.localdate()
         export_form = AuditExportForm(
             user=request.user,
-            initial={"date_from": today.replace(day=1), "date_to": today},
+            initial={
+                "date_from": today - datetime.timedelta(days=30),
+                "date_to": today,
+            },
         )
     return render(
         request,
