@@ -23,11 +23,13 @@ pytestmark = pytest.mark.django_db
 
 def test_it_creates_the_share_with_one_bucket_per_recipient(sender_client, world):
     run_until_parameters(
+        sender_client,
         world.studies,
         [(key(world.fr), True, True, True), (key(world.nl), False, True, False)],
     )
 
     response = post_step(
+        sender_client,
         "parameters",
         parameters_data(access="write", message="Look at segment 6.", urgent="on"),
     )
@@ -56,6 +58,7 @@ def test_it_records_reason_preferences_favorites_and_pending_mails(
     sender_client, world
 ):
     run_until_parameters(
+        sender_client,
         world.studies[:1],
         [(key(world.fr), True, True, True), (key(world.nl), False, False, False)],
     )
@@ -159,6 +162,7 @@ def test_it_shows_the_confirmation_pop_up_to_the_sender_only(
 ):
     run_until_parameters(sender_client, world.studies, [(key(world.fr), 1, 1, 0)])
     response = post_step(
+        sender_client,
         "parameters",
         parameters_data(reason="SECRET-REASON", valid_until="", unlimited="on"),
     )
