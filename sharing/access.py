@@ -163,7 +163,6 @@ def refusal_response(request, refused):
         },
         status=status,
     )
-    response["Referrer-Policy"] = "no-referrer"
     # The refusal is audited with its reason; django.request need not log the path.
     response._has_been_logged = True
     return response

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -51,6 +51,8 @@ ROWS_PER_PAGE = 50
 
 
 def _no_referrer(response):
+    # Only on responses to /b/<token>/, which never hold a form: with no-referrer,
+    # browsers send "Origin: null" on a POST and the CSRF check would refuse it.
     response["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -60,21 +62,26 @@ def bucket_link(request, token):
     """Swap the e-mail link's token for the bucket id and redirect without it.
 
     An anonymous visitor logs in first; the login's `next` names the bucket page,
-    never the token. An unknown token gets a clear 404 page, and is audited.
+    never the token. An unknown token is audited and sent to a token-free page
+    that says so, so the token is in no URL after the first.
     """
     bucket = None
     if TOKEN_RE.match(token):
         bucket = Bucket.objects.filter(token_hash=hash_secret(token)).first()
     if bucket is None:
         audit_refusal(request, "invalid_link")
-        response = render(request, "sharing/access/link_invalid.html", status=404)
-        # Audited above without the token; django.request would log the path.
-        response._has_been_logged = True
-        return _no_referrer(response)
+        return _no_referrer(redirect("sharing:bucket_link_invalid"))
     target = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
     if not request.user.is_authenticated:
         return _no_referrer(redirect_to_login(target))
     return _no_referrer(redirect(target))
+
+
+def bucket_link_invalid(request):
+    """Say that an e-mail link is not valid (404), without repeating the token."""
+    response = render(request, "sharing/access/link_invalid.html", status=404)
+    response._has_been_logged = True  # audited when the link was followed
+    return response
 
 
 class CodeInput(forms.TextInput):
@@ -166,9 +173,12 @@ def bucket_code(request, bucket_id):
             if result.status == VerifyStatus.WRONG:
                 form.add_error(
                     "code",
-                    _(
-                        "This code is not right. %(left)s more wrong codes lock "
-                        "this share."
+                    ngettext(
+                        "This code is not right. One more wrong code will lock "
+                        "this share.",
+                        "This code is not right. After %(left)s more wrong codes "
+                        "this share will be locked.",
+                        result.attempts_left,
                     )
                     % {"left": result.attempts_left},
                 )
@@ -190,7 +200,7 @@ def bucket_code(request, bucket_id):
         max(1, int((wait_until - timezone.now()).total_seconds())) if wait_until else 0
     )
     bucket.refresh_from_db(fields=["failed_otp_attempts"])
-    response = render(
+    return render(
         request,
         "sharing/access/code.html",
         {
@@ -203,7 +213,6 @@ def bucket_code(request, bucket_id):
             "attempts_left": bucket.MAX_FAILED_OTP - bucket.failed_otp_attempts,
         },
     )
-    return _no_referrer(response)
 
 
 def _reshare_url(bucket):

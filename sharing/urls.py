@@ -32,6 +32,9 @@ urlpatterns = [
     ),
     path("status/audit.csv", status_views.audit_export, name="audit_export"),
     # Recipient access (sharing/access_views.py): link, SMS code, received studies.
+    path(
+        "b/invalid/", access_views.bucket_link_invalid, name="bucket_link_invalid"
+    ),
     path("b/<str:token>/", access_views.bucket_link, name="bucket_link"),
     path("received/<int:bucket_id>/", access_views.received, name="received"),
     path(

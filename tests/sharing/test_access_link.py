@@ -71,9 +71,13 @@ def test_an_unknown_token_gets_a_clear_404_page_and_is_audited(client):
 
     response = client.get(reverse("sharing:bucket_link", args=[token]))
 
-    assert response.status_code == 404
-    assert "This link is not valid" in response.content.decode()
+    assert response.status_code == 302
+    assert token not in response["Location"]
     assert response["Referrer-Policy"] == "no-referrer"
+    page = client.get(response["Location"])
+    assert page.status_code == 404
+    assert "This link is not valid" in page.content.decode()
+    assert token not in page.content.decode()
     event = AuditEvent.objects.get(action="access_refused")
     assert event.details["refusal"] == "invalid_link"
     assert token not in str(event.details)
@@ -82,9 +86,12 @@ def test_an_unknown_token_gets_a_clear_404_page_and_is_audited(client):
 def test_a_truncated_link_is_refused(client):
     bucket = make_bucket(require_otp=False)
 
-    response = client.get(reverse("sharing:bucket_link", args=[bucket.link_token[:20]]))
+    response = client.get(
+        reverse("sharing:bucket_link", args=[bucket.link_token[:20]]), follow=True
+    )
 
     assert response.status_code == 404
+    assert "This link is not valid" in response.content.decode()
 
 
 def test_the_link_used_by_another_user_shows_no_data(client):
