@@ -12,10 +12,10 @@ import io
 import logging
 import zipfile
 
-import pydicom
 from django.http import StreamingHttpResponse
 
 from .models import Instance
+from .rendering import dataset_read
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _instance_file_bytes(instance, deidentifier):
     if deidentifier is None:
         return raw
     try:
-        ds = pydicom.dcmread(io.BytesIO(raw), force=True)
+        ds = dataset_read(raw)  # also repairs a missing transfer syntax
         deidentifier.apply(ds)
         return _dataset_bytes(ds)
     except Exception:
