@@ -19,4 +19,4 @@ USER pacsshare
 
 EXPOSE 8000
 CMD ["gunicorn", "pacsshare.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--no-control-socket", "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s"]
+     "--no-control-socket"]

@@ -17,8 +17,14 @@ from studies.models import Patient, Study
 
 
 def hash_secret(value):
-    """Return the SHA-256 hex digest under which a token or code is stored."""
-    return hashlib.sha256(value.encode()).hexdigest()
+    """Return the keyed digest under which a token or code is stored.
+
+    An HMAC under SECRET_KEY, not a bare hash: a six-digit code's bare hash is
+    reversed in milliseconds by anyone who reads the database.
+    """
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"pacsshare.secret:{value}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 class Access(models.TextChoices):
@@ -275,12 +281,24 @@ class OTPDevice(ThrottlingMixin, CooldownMixin, Device):
     token_hash = models.CharField(max_length=64, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
 
+    COOLDOWN_SECONDS = 60
+
     class Meta(Device.Meta):
         verbose_name = _("OTP device")
         verbose_name_plural = _("OTP devices")
         constraints = [
             models.UniqueConstraint(fields=["bucket", "user"], name="otp_device_unique")
         ]
+
+    def __str__(self):
+        return f"SMS code for {self.user} on bucket #{self.bucket_id}"
+
+    def get_cooldown_duration(self):
+        return self.COOLDOWN_SECONDS
+
+    def get_throttle_factor(self):
+        # The bucket's lock after five wrong codes is the throttle; no extra delay.
+        return 0
 
 
 class Notification(models.Model):

@@ -1,4 +1,4 @@
-"""Shared fixtures: service markers, factories, and a DICOM sample helper."""
+"""Shared fixtures: service markers, fast password hashing, isolated file folders."""
 
 import os
 import socket
