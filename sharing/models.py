@@ -23,7 +23,9 @@ def hash_secret(value):
     reversed in milliseconds by anyone who reads the database.
     """
     return hmac.new(
-        settings.SECRET_KEY.encode(), f"pacsshare.secret:{value}".encode(), hashlib.sha256
+        settings.SECRET_KEY.encode(),
+        f"pacsshare.secret:{value}".encode(),
+        hashlib.sha256,
     ).hexdigest()
 
 
@@ -40,7 +42,9 @@ ACCESS_RANK = {Access.IMAGES_ONLY: 0, Access.IMAGES_READ: 1, Access.IMAGES_WRITE
 class Label(models.Model):
     """A label a department can attach to what it shares."""
 
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="labels")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="labels"
+    )
     name = models.CharField(_("name"), max_length=60)
     color = models.CharField(_("colour"), max_length=7, default="#2f6f8f")
 
@@ -49,7 +53,9 @@ class Label(models.Model):
         verbose_name = _("label")
         verbose_name_plural = _("labels")
         constraints = [
-            models.UniqueConstraint(fields=["department", "name"], name="label_unique_name")
+            models.UniqueConstraint(
+                fields=["department", "name"], name="label_unique_name"
+            )
         ]
 
     def __str__(self):
@@ -63,11 +69,15 @@ class Share(models.Model):
         USER = "user", _("For the user")
         GROUP = "group", _("For the group")
 
-    sender = models.ForeignKey(User, on_delete=models.PROTECT, related_name="shares_sent")
+    sender = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="shares_sent"
+    )
     source_department = models.ForeignKey(
         Department, on_delete=models.PROTECT, related_name="shares"
     )
-    studies = models.ManyToManyField(Study, related_name="shares", verbose_name=_("studies"))
+    studies = models.ManyToManyField(
+        Study, related_name="shares", verbose_name=_("studies")
+    )
     access = models.CharField(_("access"), max_length=8, choices=Access.choices)
     reason = models.TextField(_("reason for sharing"))
     language = models.CharField(_("language"), max_length=2, choices=Language.choices)
@@ -83,7 +93,9 @@ class Share(models.Model):
     )
     urgent = models.BooleanField(_("urgent"), default=False)
     anonymize = models.BooleanField(_("anonymize"), default=False)
-    allow_further_sharing = models.BooleanField(_("allow further sharing"), default=False)
+    allow_further_sharing = models.BooleanField(
+        _("allow further sharing"), default=False
+    )
     message = models.TextField(_("message"), blank=True, max_length=2000)
     parent_bucket = models.ForeignKey(
         "Bucket",
@@ -123,7 +135,11 @@ class Bucket(models.Model):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="buckets"
     )
     recipient_group = models.ForeignKey(
-        UserGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="buckets"
+        UserGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="buckets",
     )
     recipient_department = models.ForeignKey(
         Department,
@@ -155,12 +171,21 @@ class Bucket(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(recipient_user__isnull=False, recipient_group__isnull=True,
-                      recipient_department__isnull=True)
-                    | Q(recipient_user__isnull=True, recipient_group__isnull=False,
-                        recipient_department__isnull=True)
-                    | Q(recipient_user__isnull=True, recipient_group__isnull=True,
-                        recipient_department__isnull=False)
+                    Q(
+                        recipient_user__isnull=False,
+                        recipient_group__isnull=True,
+                        recipient_department__isnull=True,
+                    )
+                    | Q(
+                        recipient_user__isnull=True,
+                        recipient_group__isnull=False,
+                        recipient_department__isnull=True,
+                    )
+                    | Q(
+                        recipient_user__isnull=True,
+                        recipient_group__isnull=True,
+                        recipient_department__isnull=False,
+                    )
                 ),
                 name="bucket_exactly_one_recipient",
             ),
@@ -190,7 +215,7 @@ class Bucket(models.Model):
         return expires_at is not None and timezone.now() >= expires_at
 
     def set_link_secret(self):
-        """Give the bucket a fresh link; return the token for the mail (never stored)."""
+        """Give the bucket a fresh link; return its token (never stored)."""
         self.link_secret = secrets.token_hex(32)
         token = self.link_token
         self.token_hash = hash_secret(token)
@@ -210,7 +235,9 @@ class Bucket(models.Model):
 class BucketOpening(models.Model):
     """When a user first opened a bucket's study (the "Message" label turns green)."""
 
-    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="openings")
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="openings"
+    )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     first_opened_at = models.DateTimeField(default=timezone.now)
 
@@ -245,7 +272,9 @@ class BucketUnlock(models.Model):
 class Pseudonym(models.Model):
     """The name an anonymized bucket shows for a patient."""
 
-    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="pseudonyms")
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="pseudonyms"
+    )
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     given_name = models.CharField(max_length=20)
     family_name = models.CharField(max_length=20, default="Anonymous")
@@ -255,7 +284,9 @@ class Pseudonym(models.Model):
         verbose_name = _("pseudonym")
         verbose_name_plural = _("pseudonyms")
         constraints = [
-            models.UniqueConstraint(fields=["bucket", "patient"], name="pseudonym_unique")
+            models.UniqueConstraint(
+                fields=["bucket", "patient"], name="pseudonym_unique"
+            )
         ]
 
     def __str__(self):
@@ -277,7 +308,9 @@ class OTPDevice(ThrottlingMixin, CooldownMixin, Device):
     SideChannelDevice it keeps only a hash of the current code.
     """
 
-    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="otp_devices")
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="otp_devices"
+    )
     token_hash = models.CharField(max_length=64, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
 
@@ -322,7 +355,11 @@ class Notification(models.Model):
     channel = models.CharField(_("channel"), max_length=5, choices=Channel.choices)
     kind = models.CharField(_("kind"), max_length=6, choices=Kind.choices)
     bucket = models.ForeignKey(
-        Bucket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        Bucket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
     )
     user = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -367,7 +404,9 @@ class AuditEvent(models.Model):
         DOWNLOADED = "downloaded", _("downloaded")
         LOGIN_FAILED = "login_failed", _("login failed")
 
-    created_at = models.DateTimeField(_("time (UTC)"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(
+        _("time (UTC)"), default=timezone.now, db_index=True
+    )
     actor = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -407,7 +446,9 @@ class AuditEvent(models.Model):
 class SenderPreferences(models.Model):
     """The per-recipient options a sender used last: the wizard's next defaults."""
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="sender_preferences")
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="sender_preferences"
+    )
     require_otp = models.BooleanField(default=True)
     send_mail = models.BooleanField(default=True)
 

@@ -24,7 +24,8 @@ class Patient(models.Model):
         verbose_name_plural = _("patients")
         constraints = [
             models.UniqueConstraint(
-                fields=["department", "patient_id"], name="patient_unique_per_department"
+                fields=["department", "patient_id"],
+                name="patient_unique_per_department",
             )
         ]
 
@@ -46,9 +47,15 @@ class Study(models.Model):
     department = models.ForeignKey(
         Department, on_delete=models.PROTECT, related_name="studies"
     )
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
-    study_instance_uid = models.CharField(_("study instance UID"), max_length=64, unique=True)
-    accession_number = models.CharField(_("accession number"), max_length=16, blank=True)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="studies"
+    )
+    study_instance_uid = models.CharField(
+        _("study instance UID"), max_length=64, unique=True
+    )
+    accession_number = models.CharField(
+        _("accession number"), max_length=16, blank=True
+    )
     study_date = models.DateField(_("study date"), null=True, blank=True)
     study_time = models.TimeField(_("study time"), null=True, blank=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
@@ -103,8 +110,12 @@ def instance_upload_to(instance, filename):
 class Instance(models.Model):
     """One DICOM file (image, possibly multi-frame, or other object)."""
 
-    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
-    sop_instance_uid = models.CharField(_("SOP instance UID"), max_length=64, unique=True)
+    series = models.ForeignKey(
+        Series, on_delete=models.CASCADE, related_name="instances"
+    )
+    sop_instance_uid = models.CharField(
+        _("SOP instance UID"), max_length=64, unique=True
+    )
     sop_class_uid = models.CharField(_("SOP class UID"), max_length=64, blank=True)
     instance_number = models.IntegerField(_("instance number"), null=True, blank=True)
     number_of_frames = models.PositiveIntegerField(_("frames"), default=1)
@@ -145,7 +156,9 @@ class Report(models.Model):
 
 
 class ReportRevision(models.Model):
-    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="revisions")
+    report = models.ForeignKey(
+        Report, on_delete=models.CASCADE, related_name="revisions"
+    )
     text = models.TextField(_("text"))
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
