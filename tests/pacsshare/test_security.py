@@ -114,6 +114,7 @@ def test_it_throttles_repeated_failed_logins(client, world):
 
     assert [r.status_code for r in failures[:4]] == [200] * 4
     assert locked.status_code == 429
+    assert "Try again in 15 minutes" in locked.content.decode()
     assert "_auth_user_id" not in client.session
     # The same user from another address is not locked (lock by username + IP).
     elsewhere = _login(client, "pw-for-tests-1", ip="198.51.100.99")

@@ -1,10 +1,15 @@
 """The access log helper: who, what, which studies, from where, never a secret."""
 
+import datetime
+
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 
 from sharing.audit import audit_record, client_ip
-from sharing.models import AuditEvent
+from sharing.models import AuditEvent, OTPDevice, hash_secret
+from sharing.otp import otp_verify
+from tests.factories import OTPDeviceFactory
 from tests.sharing.admin_world import build_world
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +112,44 @@ def test_it_truncates_a_long_user_agent(world):
     )
 
     assert len(event.user_agent) == 300
+
+
+def _pending_code(bucket, user, code="135790"):
+    device = OTPDeviceFactory(bucket=bucket, user=user)
+    OTPDevice.objects.filter(pk=device.pk).update(
+        token_hash=hash_secret(code),
+        valid_until=timezone.now() + datetime.timedelta(minutes=5),
+    )
+    return code
+
+
+def test_it_leaves_one_event_per_wrong_and_right_code(world):
+    bucket = world.bucket_a
+    bucket.locked_at, bucket.failed_otp_attempts = None, 0
+    bucket.save()
+    recipient = bucket.recipient_user
+    code = _pending_code(bucket, recipient)
+
+    otp_verify(bucket=bucket, user=recipient, code="000000")
+    otp_verify(bucket=bucket, user=recipient, code=code)
+
+    assert list(
+        AuditEvent.objects.order_by("id").values_list("action", "actor", "bucket")
+    ) == [
+        ("otp_failed", recipient.pk, bucket.pk),
+        ("otp_succeeded", recipient.pk, bucket.pk),
+    ]
+    assert code not in str(list(AuditEvent.objects.values_list("details", flat=True)))
+
+
+def test_it_leaves_one_lock_event_when_the_fifth_code_fails(world):
+    bucket = world.bucket_a
+    bucket.locked_at, bucket.failed_otp_attempts = None, 4
+    bucket.save()
+    recipient = bucket.recipient_user
+    _pending_code(bucket, recipient)
+
+    otp_verify(bucket=bucket, user=recipient, code="000000")
+
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["otp_failed", "bucket_locked"]
