@@ -221,7 +221,7 @@ class BucketAdmin(DepartmentScopedAdmin):
     ]
     actions = ["unlock_selected", "revoke_selected"]
     inlines = [BucketUnlockInline]
-    fields = [
+    readonly_fields = [
         "share",
         "recipient_user",
         "recipient_group",
@@ -234,7 +234,19 @@ class BucketAdmin(DepartmentScopedAdmin):
         "revoked_by",
         "created_at",
     ]
-    readonly_fields = fields
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": readonly_fields,
+                "description": _(
+                    "To unlock or revoke this bucket, tick it in the bucket list and "
+                    "choose “Unlock selected buckets” or “Revoke selected buckets”, "
+                    "or use the buttons on the Status Forwarding page."
+                ),
+            },
+        )
+    ]
 
     @admin.display(description=_("recipient"))
     def recipient_display(self, obj):
