@@ -89,6 +89,12 @@ class RecipientForm(forms.Form):
     send_mail = forms.BooleanField(label=_("Send mail"), required=False)
     star = forms.BooleanField(label=_("Add to favorites"), required=False)
 
+    def __init__(self, *args, defaults=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The sender's last options preset every row, also those added later.
+        for name, value in (defaults or {}).items():
+            self.fields[name].initial = value
+
     def clean_key(self):
         key = self.cleaned_data["key"].strip()
         if not key:

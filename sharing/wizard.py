@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 from formtools.wizard.storage import get_storage
@@ -104,7 +105,16 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             return {"user": user, "parent_bucket": self.parent_bucket}
         if step == STEP_RECIPIENTS:
             department = self.source_department()
-            return {"max_recipients": department.max_recipients if department else 0}
+            preferences = self.sender_preferences()
+            return {
+                "max_recipients": department.max_recipients if department else 0,
+                "form_kwargs": {
+                    "defaults": {
+                        "require_otp": preferences.require_otp,
+                        "send_mail": preferences.send_mail,
+                    }
+                },
+            }
         department = self.source_department()
         recipients = self.chosen_recipients()
         return {
@@ -118,13 +128,7 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == STEP_STUDIES:
             return {"studies": self.storage.extra_data.get("initial_studies", [])}
         if step == STEP_RECIPIENTS:
-            preferences = self.sender_preferences()
-            return [
-                {
-                    "require_otp": preferences.require_otp,
-                    "send_mail": preferences.send_mail,
-                }
-            ]
+            return [{}]  # one empty row to start with
         form_kwargs = self.get_form_kwargs(STEP_PARAMETERS)
         probe = ParametersForm(**form_kwargs)
         # Groups and departments have no language of their own: users decide.
@@ -366,9 +370,9 @@ def share_info(share):
     options = [
         label
         for enabled, label in (
-            (share.urgent, _("Urgent")),
-            (share.anonymize, _("Anonymized")),
-            (share.allow_further_sharing, _("Further sharing allowed")),
+            (share.urgent, gettext("Urgent")),
+            (share.anonymize, gettext("Anonymized")),
+            (share.allow_further_sharing, gettext("Further sharing allowed")),
         )
         if enabled
     ]

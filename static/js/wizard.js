@@ -198,7 +198,7 @@
         .then((response) => response.text())
         .then((html) => {
           const page = new DOMParser().parseFromString(html, "text/html");
-          const form = page.querySelector("form");
+          const form = page.querySelector("main form.directory-form, main form[method=get]");
           dialogBody.replaceChildren();
           if (!form) throw new Error("no form");
           Array.from(form.attributes)
