@@ -6,10 +6,12 @@ a real worker and broker is in test_notifications_worker.py.
 
 import datetime
 import re
+from urllib.parse import urlparse
 
 import pytest
 from django.core import mail
 from django.db import transaction
+from django.urls import resolve
 
 from pacsshare import sms
 from sharing import notifications
@@ -73,7 +75,9 @@ def test_it_mails_the_recipient_user_after_commit(django_capture_on_commit_callb
     assert "Radiologie AZ Sint-Jan" in message.body
     assert "J.P." in message.body and "CT thorax" in message.body
     assert "March 5, 2024" in message.body
-    assert f"http://127.0.0.1:8000/b/{bucket.link_token}/" in message.body
+    link = f"http://127.0.0.1:8000/b/{bucket.link_token}/"
+    assert link in message.body
+    assert resolve(urlparse(link).path).view_name == "sharing:bucket_link"
     assert "Please look at the left lower lobe." in message.body
     html = message.alternatives[0].content
     assert f'href="http://127.0.0.1:8000/b/{bucket.link_token}/"' in html
