@@ -273,26 +273,30 @@ def received(request, bucket):
     )
 
 
+def received_study_context(*, bucket, study):
+    """Return the received-study page's context without the viewer."""
+    share = bucket.share
+    return {
+        "bucket": bucket,
+        "share": share,
+        "study": study,
+        "patient": _patient_view(bucket, study.patient),
+        "series_list": series_of_study(study=study),
+        "access_label": _access_label(share),
+        "reshare_url": _reshare_url(bucket),
+        "study_count": share.studies.count(),
+    }
+
+
 @bucket_view
 def received_study(request, bucket, study_id):
-    """Show a received study: exam header, series, the sender's message."""
+    """Show a received study: exam header, series, the sender's message, viewer."""
+    # The viewer (sharing/viewer_views.py) builds on this module's context.
+    from .viewer_views import render_received_study
+
     study = get_study_of_bucket(bucket, study_id)
     bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
-    share = bucket.share
-    return render(
-        request,
-        "sharing/access/received_study.html",
-        {
-            "bucket": bucket,
-            "share": share,
-            "study": study,
-            "patient": _patient_view(bucket, study.patient),
-            "series_list": series_of_study(study=study),
-            "access_label": _access_label(share),
-            "reshare_url": _reshare_url(bucket),
-            "study_count": share.studies.count(),
-        },
-    )
+    return render_received_study(request, bucket=bucket, study=study)
 
 
 def _patient_in_row(bucket, patient):

@@ -12,3 +12,11 @@ class SharingConfig(AppConfig):
         user_login_failed.connect(
             record_login_failed, dispatch_uid="sharing.audit.login_failed"
         )
+
+        from studies.signals import report_edited
+
+        from .receivers import record_report_edited
+
+        report_edited.connect(
+            record_report_edited, dispatch_uid="sharing.receivers.report_edited"
+        )

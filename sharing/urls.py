@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import access_views, status_views, wizard
+from . import access_views, status_views, viewer_views, wizard
 
 app_name = "sharing"
 urlpatterns = [
@@ -32,9 +32,7 @@ urlpatterns = [
     ),
     path("status/audit.csv", status_views.audit_export, name="audit_export"),
     # Recipient access (sharing/access_views.py): link, SMS code, received studies.
-    path(
-        "b/invalid/", access_views.bucket_link_invalid, name="bucket_link_invalid"
-    ),
+    path("b/invalid/", access_views.bucket_link_invalid, name="bucket_link_invalid"),
     path("b/<str:token>/", access_views.bucket_link, name="bucket_link"),
     path("received/<int:bucket_id>/", access_views.received, name="received"),
     path(
@@ -44,6 +42,39 @@ urlpatterns = [
         "received/<int:bucket_id>/studies/<int:study_id>/",
         access_views.received_study,
         name="received_study",
+    ),
+    # The viewer of a received study (sharing/viewer_views.py).
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/series/<int:series_id>/",
+        viewer_views.received_series,
+        name="received_series",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/series/<int:series_id>/"
+        "thumbnail.png",
+        viewer_views.received_thumbnail,
+        name="received_thumbnail",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/instances/<int:instance_id>/"
+        "frames/<int:frame>.<str:fmt>",
+        viewer_views.received_frame,
+        name="received_frame",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/message/",
+        viewer_views.received_message,
+        name="received_message",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/report/",
+        viewer_views.received_report,
+        name="received_report",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/download.zip",
+        viewer_views.received_download,
+        name="received_download",
     ),
     path("shared-with-me/", access_views.shared_with_me, name="shared_with_me"),
 ]

@@ -1,0 +1,29 @@
+"""Receivers of other apps' signals; connected in SharingConfig.ready()."""
+
+from .audit import audit_record
+from .models import AuditEvent, Bucket
+
+
+def record_report_edited(sender, *, report, revision, user, context=None, **kwargs):
+    """Audit a saved report edit (studies.signals.report_edited), once per edit.
+
+    ``context`` is what the editing view passed: ``{"bucket": ..., "request": ...}``
+    from a bucket's viewer, a bare Bucket, or None. Through a bucket the event
+    names it (and so the share and the sending department); otherwise the
+    study's own department.
+    """
+    study = report.study
+    request = None
+    bucket = context if isinstance(context, Bucket) else None
+    if isinstance(context, dict):
+        bucket = context.get("bucket")
+        request = context.get("request")
+    audit_record(
+        action=AuditEvent.Action.REPORT_EDITED,
+        actor=user,
+        request=request,
+        bucket=bucket,
+        department=None if bucket is not None else study.department,
+        studies=[study],
+        details={"revision": revision.pk},
+    )

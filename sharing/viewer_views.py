@@ -1,0 +1,260 @@
+"""The study viewer as a recipient sees it: through one bucket, with its rights.
+
+studies' viewer pieces (studies/viewer.py) do the work; this module decides
+what they may show. Every view authorizes the bucket through
+sharing.access.get_bucket_for_request (by way of `bucket_view` or
+`bucket_image_view`) on every request, then takes the study from the bucket's
+share and the series and instances from that study only, so an id of another
+share is a 404. An anonymized bucket shows the pseudonym and never the report.
+"""
+
+import functools
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from studies import viewer
+from studies.deidentify import deidentification_salt
+from studies.download import study_download_response
+
+from .access import (
+    AccessRefused,
+    CodeRequired,
+    bucket_mark_opened,
+    bucket_view,
+    get_bucket_for_request,
+    get_study_of_bucket,
+    otp_is_verified,
+    pseudonym_for,
+    refusal_response,
+)
+from .access_views import received_study_context
+from .audit import audit_record
+from .models import ACCESS_RANK, Access, AuditEvent, BucketOpening
+from .selectors import valid_buckets_reaching
+
+
+def bucket_image_view(view):
+    """Decorate an image view of `(request, bucket, ...)` like `bucket_view`.
+
+    The same authorization on every request, but no `never_cache`: a frame may
+    stay in this user's browser cache (`Cache-Control: private`, `Vary: Cookie`,
+    set by studies.viewer), and a missing SMS code is a plain 403, not a
+    redirect an <img> cannot follow.
+    """
+
+    @functools.wraps(view)
+    @login_required
+    def wrapper(request, bucket_id, *args, **kwargs):
+        try:
+            bucket = get_bucket_for_request(request, bucket_id)
+        except AccessRefused as refused:
+            return refusal_response(request, refused)
+        except CodeRequired:
+            return HttpResponseForbidden(_("Enter the code from the SMS first."))
+        return view(request, bucket, *args, **kwargs)
+
+    return wrapper
+
+
+def _report_rank(request, bucket, study):
+    """Return the report access rank this request holds on a study via the bucket.
+
+    An anonymized bucket never opens the report. Otherwise rule 19: the broadest
+    access of the user's valid, non-anonymized buckets holding the study, counting
+    only those this session could open (no code asked, or its code entered).
+    """
+    if bucket.share.anonymize:
+        return None
+    rank = ACCESS_RANK[Access(bucket.share.access)]
+    for other in valid_buckets_reaching(user=request.user, study=study):
+        if other.pk == bucket.pk or other.share.anonymize:
+            continue
+        if other.require_otp and not otp_is_verified(request, other):
+            continue
+        rank = max(rank, ACCESS_RANK[Access(other.share.access)])
+    return rank
+
+
+def bucket_permissions(request, *, bucket, study):
+    """Return the ViewerContext of a study seen through an (authorized) bucket."""
+    share = bucket.share
+    rank = _report_rank(request, bucket, study)
+    return viewer.ViewerContext(
+        can_read_report=rank is not None and rank >= ACCESS_RANK[Access.IMAGES_READ],
+        can_write_report=rank is not None and rank >= ACCESS_RANK[Access.IMAGES_WRITE],
+        can_download=True,
+        pseudonym=(
+            pseudonym_for(bucket=bucket, patient=study.patient)
+            if share.anonymize
+            else None
+        ),
+        message=share.message or None,
+        message_from=str(share.sender),
+    )
+
+
+def bucket_urls(bucket, study):
+    """Return the ViewerUrls of one study of a bucket: every URL under the bucket."""
+    ids = {"bucket_id": bucket.pk, "study_id": study.pk}
+    return viewer.ViewerUrls(
+        series=lambda s: reverse(
+            "sharing:received_series", kwargs={**ids, "series_id": s.pk}
+        ),
+        frame=lambda i, n: reverse(
+            "sharing:received_frame",
+            kwargs={**ids, "instance_id": i.pk, "frame": n, "fmt": "png"},
+        ),
+        thumbnail=lambda s: reverse(
+            "sharing:received_thumbnail", kwargs={**ids, "series_id": s.pk}
+        ),
+        download=reverse("sharing:received_download", kwargs=ids),
+        report_edit=reverse("sharing:received_report", kwargs=ids),
+        extra={"message": reverse("sharing:received_message", kwargs=ids)},
+    )
+
+
+def render_received_study(request, *, bucket, study, series=None, show_message=False):
+    """Render the received-study page with the viewer; audit a report shown."""
+    permissions = bucket_permissions(request, bucket=bucket, study=study)
+    context = received_study_context(bucket=bucket, study=study)
+    context.update(
+        viewer.viewer_context(
+            study=study,
+            permissions=permissions,
+            urls=bucket_urls(bucket, study),
+            series=series,
+            show_message=show_message,
+        )
+    )
+    _audit_report_shown(request, bucket=bucket, study=study, view=context["viewer"])
+    return render(request, "sharing/access/received_study.html", context)
+
+
+def _audit_report_shown(request, *, bucket, study, view):
+    report = view.get("report")
+    if view.get("report_readable") and report is not None and report.text:
+        audit_record(
+            action=AuditEvent.Action.REPORT_READ,
+            request=request,
+            bucket=bucket,
+            studies=[study],
+        )
+
+
+def _mark_opened_once(request, bucket, study):
+    # A series page reached directly (a bookmark) also counts as opening the study;
+    # the study page records every opening itself.
+    if not BucketOpening.objects.filter(bucket=bucket, user=request.user).exists():
+        bucket_mark_opened(
+            bucket=bucket, user=request.user, study=study, request=request
+        )
+
+
+@bucket_view
+def received_series(request, bucket, study_id, series_id):
+    """Show a received study with one of its series in the viewer."""
+    study = get_study_of_bucket(bucket, study_id)
+    series = viewer.series_for_study(study=study, series_id=series_id)
+    _mark_opened_once(request, bucket, study)
+    return render_received_study(request, bucket=bucket, study=study, series=series)
+
+
+@bucket_view
+def received_message(request, bucket, study_id):
+    """Show a received study with the sender's "Message" series open."""
+    study = get_study_of_bucket(bucket, study_id)
+    if not bucket.share.message:
+        raise Http404("This share has no message.")
+    _mark_opened_once(request, bucket, study)
+    return render_received_study(request, bucket=bucket, study=study, show_message=True)
+
+
+@bucket_image_view
+def received_thumbnail(request, bucket, study_id, series_id):
+    study = get_study_of_bucket(bucket, study_id)
+    series = viewer.series_for_study(study=study, series_id=series_id)
+    return viewer.thumbnail_response(request, series)
+
+
+@bucket_image_view
+def received_frame(request, bucket, study_id, instance_id, frame, fmt):
+    study = get_study_of_bucket(bucket, study_id)
+    instance = viewer.instance_for_study(study=study, instance_id=instance_id)
+    return viewer.frame_response(request, instance, frame, fmt=fmt)
+
+
+@bucket_view
+def received_download(request, bucket, study_id):
+    """Send the study as a ZIP with the message instance; de-identified if anonymized.
+
+    Audited once, when the download starts.
+    """
+    study = get_study_of_bucket(bucket, study_id)
+    share = bucket.share
+    permissions = bucket_permissions(request, bucket=bucket, study=study)
+    if not permissions.can_download:
+        raise Http404("No download here.")
+    anonymized = permissions.pseudonym is not None
+    response = study_download_response(
+        study=study,
+        pseudonym=permissions.pseudonym,
+        salt=deidentification_salt(f"bucket:{bucket.pk}") if anonymized else None,
+        message=share.message,
+        message_from=str(share.sender),
+        message_sent_at=share.created_at,
+        message_uid_seed=share.pk,
+    )
+    audit_record(
+        action=AuditEvent.Action.DOWNLOADED,
+        request=request,
+        bucket=bucket,
+        studies=[study],
+        details={"anonymized": anonymized},
+    )
+    return response
+
+
+@bucket_view
+@require_http_methods(["GET", "POST"])
+def received_report(request, bucket, study_id):
+    """Show the report (GET) or save an edit (POST), as the bucket allows.
+
+    An anonymized bucket, or one without report access, answers 404 to both.
+    """
+    study = get_study_of_bucket(bucket, study_id)
+    permissions = bucket_permissions(request, bucket=bucket, study=study)
+    if not permissions.report_readable:
+        raise Http404("No report here.")
+    study_url = reverse(
+        "sharing:received_study",
+        kwargs={"bucket_id": bucket.pk, "study_id": study.pk},
+    )
+    if request.method == "POST":
+        # Raises 404 without write access; the edit is audited by a receiver of
+        # studies.signals.report_edited (sharing/receivers.py), with the bucket.
+        form = viewer.report_edit_handle(
+            request,
+            study=study,
+            permissions=permissions,
+            context={"bucket": bucket, "request": request},
+        )
+        if form.is_valid():
+            messages.success(request, _("The report was saved."))
+        else:
+            messages.error(request, _("The report was not saved: it is too long."))
+        return redirect(f"{study_url}#viewer-report")
+    context = received_study_context(bucket=bucket, study=study)
+    context.update(
+        viewer.viewer_context(
+            study=study, permissions=permissions, urls=bucket_urls(bucket, study)
+        )
+    )
+    context["study_url"] = study_url
+    _audit_report_shown(request, bucket=bucket, study=study, view=context["viewer"])
+    return render(request, "sharing/viewer/report.html", context)
