@@ -189,9 +189,13 @@ def _other_name_matches(folded, limit, found, add):
     seen = [pk for (kind, pk) in found if kind == "user"]
     # No ORDER BY: the trigram index finds candidates and the scan stops at LIMIT;
     # this tier is ordered by name in Python.
+    # lower() of an already folded name changes nothing but the expression: it
+    # matches the trigram index (migration 0004) and no btree, so the planner
+    # cannot mistake one kind of query for the other.
     rows = (
         _active_users()
-        .filter(_word_conditions("search_name", tokens))
+        .annotate(search_lower=Lower("search_name"))
+        .filter(_word_conditions("search_lower", tokens))
         .exclude(pk__in=seen)
         .values_list("pk", "search_name_rev")[:limit]
     )

@@ -75,11 +75,7 @@ def detailed_search(request):
 @require_GET
 def favorites(request):
     """The sender's favorites: list, add through a search, remove."""
-    return render(
-        request,
-        "recipients/favorites.html",
-        {"favorites": selectors.favorites_of(user=request.user)},
-    )
+    return render(request, "recipients/favorites.html", _favorites_context(request))
 
 
 @login_required
@@ -89,14 +85,20 @@ def favorites_fragment(request):
     return _favorites_fragment(request)
 
 
+def _favorites_context(request, **extra):
+    favorites = selectors.favorites_of(user=request.user)
+    return {
+        "favorites": favorites,
+        "favorite_keys": {entry.key for entry in favorites},
+        **extra,
+    }
+
+
 def _favorites_fragment(request):
     return render(
         request,
         "recipients/_favorites.html",
-        {
-            "favorites": selectors.favorites_of(user=request.user),
-            "mode": _mode(request, "pick"),
-        },
+        _favorites_context(request, mode=_mode(request, "pick")),
     )
 
 
@@ -138,5 +140,5 @@ def _favorites_fragment_for_page(request):
     return render(
         request,
         "recipients/_favorites.html",
-        {"favorites": selectors.favorites_of(user=request.user), "mode": "manage"},
+        _favorites_context(request, mode="manage"),
     )

@@ -148,6 +148,7 @@ def test_the_fragment_lists_favorites_for_the_wizard(client):
     assert f'data-key="user:{user.pk}"' in html
     assert 'data-language="fr"' in html
     assert 'data-has-mobile="true"' in html
+    assert 'data-favorite="true"' in html
 
 
 def test_posting_adds_and_removes_a_favorite(client):

@@ -386,7 +386,7 @@ def test_postgres_search_queries_use_the_directory_indexes():
 
     assert "user_search_name_id_idx" in name_plans
     assert "user_search_name_rev_id_idx" in name_plans
-    assert "user_search_name_trgm" in substring_plans
+    assert "user_search_name_lower_trgm" in substring_plans
     assert "number_digits" in number_plans and "Index" in number_plans
     assert "user_public_email_idx" in email_plans
     assert "user_public_mobile_idx" in mobile_plans
