@@ -14,7 +14,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def _reachable(url, default_port):
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname, parsed.port or default_port), 2):
+        with socket.create_connection(
+            (parsed.hostname, parsed.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -37,7 +39,7 @@ def _missing_service(marker_name):
 
 @pytest.fixture(autouse=True)
 def _require_services(request):
-    """Skip a test whose service is absent; with PACSSHARE_REQUIRE_SERVICES=1, fail it."""
+    """Skip a test whose service is absent, or fail it when services are required."""
     for name in ("postgres", "redis"):
         if request.node.get_closest_marker(name) is None:
             continue
