@@ -132,6 +132,8 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"  # never served publicly: files reach users through views
 OUTBOX_DIR = env.path("OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
 RENDER_CACHE_DIR = env.path("RENDER_CACHE_DIR", default=str(VAR_DIR / "render-cache"))
+# Studies per page of the overview (the benchmark serves 50).
+OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

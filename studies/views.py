@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import F
@@ -15,8 +16,6 @@ from .selectors import (
 )
 from .viewer_views import member_viewer_context
 
-STUDIES_PER_PAGE = 25
-
 
 @login_required
 def overview(request):
@@ -33,7 +32,9 @@ def overview(request):
         F("study_time").desc(nulls_last=True),
         "-id",
     )
-    page = Paginator(studies, STUDIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(studies, settings.OVERVIEW_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     rows = list(page.object_list)
     for study in rows:
         study.modality_list = [m for m in study.modalities.split(",") if m]
