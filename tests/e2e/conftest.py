@@ -2,8 +2,15 @@
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from tests.fixtures_services import (  # noqa: F401 - fixtures used by the stories
+    celery_worker,
+    sms_outbox,
+    smtp_server,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
@@ -44,3 +51,24 @@ def screenshot(page, name):
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
     page.set_viewport_size(size)
+
+
+# -- the stories' services ---------------------------------------------------------
+
+
+@pytest.fixture
+def site(live_server, settings, smtp_server, celery_worker, sms_outbox):  # noqa: F811
+    """The live server with real mail (aiosmtpd), a real Celery worker on Redis
+    and SMS in memory; mail links point at the live server."""
+    settings.SITE_URL = live_server.url
+    settings.CSRF_TRUSTED_ORIGINS = [live_server.url]
+    return SimpleNamespace(url=live_server.url, smtp=smtp_server, sms=sms_outbox)
+
+
+@pytest.fixture
+def clipboard_context(context, live_server):
+    """The page's context, allowed to write and read the clipboard."""
+    context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=live_server.url
+    )
+    return context
