@@ -161,6 +161,13 @@ class User(AbstractUser):
         return self._is_service_desk
 
     @property
+    def is_department_member(self):
+        """Return whether the user belongs to a department (and so may send)."""
+        if not hasattr(self, "_is_department_member"):
+            self._is_department_member = self.memberships.exists()
+        return self._is_department_member
+
+    @property
     def mobile_last_digits(self):
         return self.mobile[-2:] if self.mobile else ""
 
