@@ -169,12 +169,23 @@ def log_out(page):
 
 
 def watch_console(page):
-    """Collect console errors and page errors (a CSP violation shows up here)."""
+    """Collect script errors, CSP reports and failed images/scripts/styles.
+
+    A refusal page answers 403 or 404 on purpose, so failed documents do not
+    count; a failed sub-resource (a frame, a stylesheet) does.
+    """
     problems = []
-    page.on(
-        "console",
-        lambda msg: problems.append(msg.text) if msg.type == "error" else None,
-    )
+
+    def on_console(msg):
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            problems.append(msg.text)
+
+    def on_response(response):
+        if response.status >= 400 and response.request.resource_type != "document":
+            problems.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     return problems
 
