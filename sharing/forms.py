@@ -34,6 +34,16 @@ def directory_entry(key):
     return directory_entry_for_key(key=key)
 
 
+def directory_entries(keys):
+    """Resolve many recipient keys in one go (a fixed number of queries): {key:
+    entry}; malformed and unknown keys are left out."""
+    from recipients.entries import entries_for_keys, parse_key
+
+    parsed = [parse_key(key) for key in keys if isinstance(key, str) and len(key) <= 64]
+    entries = entries_for_keys([kind_pk for kind_pk in parsed if kind_pk is not None])
+    return {entry.key: entry for entry in entries}
+
+
 class StudiesForm(forms.Form):
     """Step 1: one or more studies, all from one source department (rule 1)."""
 
@@ -89,17 +99,19 @@ class RecipientForm(forms.Form):
     send_mail = forms.BooleanField(label=_("Send mail"), required=False)
     star = forms.BooleanField(label=_("Add to favorites"), required=False)
 
-    def __init__(self, *args, defaults=None, **kwargs):
+    def __init__(self, *args, defaults=None, resolve=None, **kwargs):
         super().__init__(*args, **kwargs)
         # The sender's last options preset every row, also those added later.
         for name, value in (defaults or {}).items():
             self.fields[name].initial = value
+        # The formset resolves the keys of all its rows at once (see below).
+        self.resolve = resolve or directory_entry
 
     def clean_key(self):
         key = self.cleaned_data["key"].strip()
         if not key:
             return ""
-        entry = directory_entry(key)
+        entry = self.resolve(key)
         if entry is None:
             raise forms.ValidationError(
                 _("This recipient is unknown."), code="unknown_recipient"
@@ -141,7 +153,25 @@ class BaseRecipientFormSet(forms.BaseFormSet):
 
     def __init__(self, *args, max_recipients=3, **kwargs):
         self.max_recipients = max_recipients
+        self._entries = None
         super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "resolve": self.entry_for}
+
+    def entry_for(self, key):
+        """Return the directory entry of a row's key; the keys of every posted row
+        are resolved together on the first call, so a page costs the same few
+        queries however many recipients it shows."""
+        if self._entries is None:
+            keys = []
+            if self.is_bound:
+                keys = [
+                    str(self.data.get(f"{self.prefix}-{index}-key", "")).strip()
+                    for index in range(self.total_form_count())
+                ]
+            self._entries = directory_entries(keys)
+        return self._entries.get(key)
 
     def clean(self):
         if any(self.errors):
@@ -205,7 +235,7 @@ class ParametersForm(forms.Form):
         widget=forms.DateInput(
             format=DATE_INPUT_FORMAT,
             attrs={
-                "placeholder": "dd/mm/yyyy",
+                "placeholder": _("dd/mm/yyyy"),
                 "inputmode": "numeric",
                 "autocomplete": "off",
                 "class": "date-text",
@@ -263,8 +293,12 @@ class ParametersForm(forms.Form):
         # Only the allowed choices are offered; any other value is still known to
         # the field so that clean_access() can say why it is refused.
         self.fields["access"].widget.choices = self.access_choices()
-        if department is not None and department.members.filter(pk=user.pk).exists():
-            self.fields["label"].queryset = department.labels.all()
+        if department is not None:
+            # The department's labels, for its members only; a filter rather than
+            # a membership query here, so building the form costs no query.
+            self.fields["label"].queryset = department.labels.filter(
+                department__memberships__user=user
+            )
         if not self.offers_unlimited():
             del self.fields["unlimited"]
         if self.parent_share is not None and self.parent_share.anonymize:

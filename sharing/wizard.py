@@ -31,7 +31,7 @@ from .access import (
     get_bucket_for_request,
     pseudonym_for,
 )
-from .forms import ParametersForm, RecipientFormSet, StudiesForm, directory_entry
+from .forms import ParametersForm, RecipientFormSet, StudiesForm
 from .models import Access, SenderPreferences, Share
 from .services import ShareRecipient, share_create
 
@@ -105,15 +105,18 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             return {"user": user, "parent_bucket": self.parent_bucket}
         if step == STEP_RECIPIENTS:
             department = self.source_department()
-            preferences = self.sender_preferences()
+            defaults = {}
+            # Only the recipients page shows the sender's last options; the other
+            # steps merely validate the stored rows again (and skip the query).
+            if self.steps.current == STEP_RECIPIENTS:
+                preferences = self.sender_preferences()
+                defaults = {
+                    "require_otp": preferences.require_otp,
+                    "send_mail": preferences.send_mail,
+                }
             return {
                 "max_recipients": department.max_recipients if department else 0,
-                "form_kwargs": {
-                    "defaults": {
-                        "require_otp": preferences.require_otp,
-                        "send_mail": preferences.send_mail,
-                    }
-                },
+                "form_kwargs": {"defaults": defaults},
             }
         department = self.source_department()
         recipients = self.chosen_recipients()
@@ -272,7 +275,7 @@ def _row_entry(form):
     if entry is not None:
         return entry
     key = form.data.get(form.add_prefix("key")) if form.is_bound else None
-    return directory_entry(key) if key else None
+    return form.resolve(str(key).strip()) if key else None
 
 
 def _wizard_storage(request):
