@@ -100,12 +100,22 @@
       results.replaceChildren();
       row.querySelectorAll(".field-error").forEach((el) => el.remove());
       applyCapabilities(row, truthy(data.hasMobile), truthy(data.hasEmail));
+      markFavorite(row, truthy(data.favorite));
       renumber();
       row.querySelector(".recipient-change").focus();
     }
 
+    // A recipient who is a favorite already needs no star to become one.
+    function markFavorite(row, isFavorite) {
+      const star = row.querySelector(`input[name$="-star"]`);
+      row.querySelector('[data-note="favorite"]').hidden = !isFavorite;
+      star.closest(".check").hidden = isFavorite;
+      if (isFavorite) star.checked = false;
+    }
+
     function unchoose(row) {
       keyInput(row).value = "";
+      markFavorite(row, false);
       row.querySelector(".recipient-pick").hidden = false;
       row.querySelector(".recipient-chosen").hidden = true;
       applyCapabilities(row, true, true);
@@ -403,4 +413,11 @@
   initLabel();
   const confirmation = document.getElementById("share-info-dialog");
   if (confirmation) initConfirmation(confirmation);
+  // After a refused step, start at the first field to correct (it may be far
+  // below the fold, under the button that was pressed).
+  document
+    .querySelector(
+      "#wizard-form .has-error :is(input:not([type=hidden]), select, textarea)",
+    )
+    ?.focus();
 })();

@@ -91,6 +91,9 @@ def test_it_shares_nothing_without_patient_agreement(live_server, page):
 
     page.wait_for_load_state()
     assert "/share/wizard/parameters/" in page.url
+    assert "Please correct the errors below." in page.inner_text("[role=alert]")
+    # The checkbox to correct has the focus, scrolled into view.
+    assert page.evaluate("document.activeElement.name") == "parameters-patient_agreed"
     error = page.locator(".field-patient_agreed .field-error")
     assert (
         "Without the patient's agreement nothing can be shared." in error.inner_text()

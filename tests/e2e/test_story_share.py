@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from sharing.models import Bucket, Share
 from tests.e2e.conftest import screenshot
@@ -55,6 +56,9 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
     second.locator(".favorites-toggle").click()
     second.locator(".recipient-favorites [data-key]", has_text="Emma Willems").click()
     assert second.locator(".recipient-name").inner_text() == "Dr. Emma Willems"
+    # Already a favorite: no "Add to favorites" star for her.
+    assert second.locator("[data-note='favorite']").is_visible()
+    assert not second.locator("input[name$='-star']").is_visible()
     second.locator("input[name$='-require_otp']").check()
     second.locator("input[name$='-send_mail']").check()
     screenshot(page, "a04-wizard-recipients")
@@ -99,7 +103,7 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
 
     # "Copy this information" puts the same information on the clipboard.
     dialog.locator("button:has-text('Copy this information')").click()
-    assert page.inner_text("#share-info-status") == "Copied to the clipboard."
+    expect(page.locator("#share-info-status")).to_have_text("Copied to the clipboard.")
     copied = page.evaluate("navigator.clipboard.readText()")
     for expected in (
         "Jan Peeters",
@@ -107,6 +111,9 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
         "Dr. Lucas Maes",
         "Dr. Emma Willems",
         valid_till.strftime("%d/%m/%Y"),
+        "Français",
+        "Oncology",
+        "Urgent",
         MESSAGE,
     ):
         assert expected in copied, expected
