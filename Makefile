@@ -44,7 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 messages: $(STAMP)
-	$(BIN)/python manage.py makemessages --all --ignore=.venv --ignore=static/vendor
+	$(BIN)/python manage.py makemessages --all --ignore=.venv --ignore=static/vendor \
+		--ignore=tests --ignore=bench --ignore=var --ignore=screenshots --ignore=node_modules
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
