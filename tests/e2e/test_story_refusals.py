@@ -78,16 +78,16 @@ def test_it_shares_nothing_without_patient_agreement(live_server, page):
     log_in(page, live_server.url, "dr-sender")
     page.check(f"#select-study-{world.ct.pk}")
     page.click("#share-button")
-    page.click("button:has-text('Next')")
+    page.click(".wizard-actions .button-primary")
     page.wait_for_url("**/share/wizard/recipients/")
     row = page.locator("[data-row]").first
     row.locator(".recipient-query").fill("Lucas")
     row.locator(".recipient-results [data-key]", has_text="Lucas Maes").click()
-    page.click("button:has-text('Next')")
+    page.click(".wizard-actions .button-primary")
     page.wait_for_url("**/share/wizard/parameters/")
     page.fill("[name='parameters-reason']", "Second opinion")
 
-    page.click("button:has-text('Share')")
+    page.click(".wizard-actions .button-primary")
 
     page.wait_for_load_state()
     assert "/share/wizard/parameters/" in page.url

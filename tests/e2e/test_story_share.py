@@ -41,7 +41,7 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
     page.wait_for_url("**/share/wizard/studies/")
     assert page.locator("input[name='studies-studies']:checked").count() == 2
     screenshot(page, "a03-wizard-studies")
-    page.click("button:has-text('Next')")
+    page.click(".wizard-actions .button-primary")
 
     # Step 2: one recipient by quick search, one from the favorites.
     page.wait_for_url("**/share/wizard/recipients/")
@@ -62,7 +62,7 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
     second.locator("input[name$='-require_otp']").check()
     second.locator("input[name$='-send_mail']").check()
     screenshot(page, "a04-wizard-recipients")
-    page.click("button:has-text('Next')")
+    page.click(".wizard-actions .button-primary")
 
     # Step 3: every parameter.
     page.wait_for_url("**/share/wizard/parameters/")
@@ -78,7 +78,7 @@ def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page
     page.check("[name='parameters-urgent']")
     page.fill("[name='parameters-message']", MESSAGE)
     screenshot(page, "a05-wizard-parameters")
-    page.click("button:has-text('Share')")
+    page.click(".wizard-actions .button-primary")
 
     # Step 4: the pop-up shows what was shared.
     page.wait_for_url("**/share/*/")
