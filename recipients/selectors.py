@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Lower
 
@@ -199,8 +200,31 @@ def _other_name_matches(folded, limit, found, add):
         .exclude(pk__in=seen)
         .values_list("pk", "search_name_rev")[:limit]
     )
-    for pk, key in rows:
+    for pk, key in _without_seq_scan(rows):
         add("user", pk, OTHER, key)
+
+
+def _without_seq_scan(queryset):
+    """Evaluate a LIMITed substring query through its trigram index.
+
+    PostgreSQL cannot estimate how many names contain a substring; guessing
+    many, it walks the table (or a whole btree) hoping to meet LIMIT rows early,
+    and a miss then reads all of it (0.5 to 6 s at a million users). The
+    trigram bitmap costs milliseconds whatever the answer. The settings go in
+    the same statement string, which PostgreSQL runs as one implicit
+    transaction, so SET LOCAL ends with it and the query count stays one.
+    Inside an explicit transaction SET LOCAL would outlive the query, so there
+    the query runs as it is (same answer, planner's choice).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return list(queryset)
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_BITMAP_ONLY + sql, params)
+        return cursor.fetchall()
+
+
+_BITMAP_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; "
 
 
 def _group_and_department_matches(folded, limit, add):

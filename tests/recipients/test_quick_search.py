@@ -413,3 +413,20 @@ def test_reindex_repairs_rows_written_without_save():
     call_command("directory_reindex", stdout=io.StringIO())
 
     assert [e.pk for e in directory_quick_search(query="noel zwart")] == [user.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_substring_matches_outside_a_transaction_use_the_trigram_bitmap():
+    user = UserFactory(first_name="Jürgen", last_name="Müller")
+
+    with CaptureQueriesContext(connection) as captured:
+        found = directory_quick_search(query="ller")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        after = cursor.fetchone()[0]
+
+    assert [e.pk for e in found] == [user.pk]
+    substring = [q["sql"] for q in captured.captured_queries if "LOWER(" in q["sql"]]
+    assert substring and substring[0].startswith("SET LOCAL enable_seqscan = off;")
+    assert after == "on"
