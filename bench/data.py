@@ -227,6 +227,8 @@ def load_hospital(*, users, studies, buckets, seed):
     )
     # One transaction: a load that fails half-way leaves the indexes it dropped.
     with transaction.atomic(), connection.cursor() as cursor:
+        # Check foreign keys row by row: CREATE INDEX refuses pending checks.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"TRUNCATE {', '.join(OUR_TABLES)} RESTART IDENTITY CASCADE")
         # The benchmark's own users (the sender), with what hangs on them.
         User.objects.filter(username__startswith="bench-").delete()
