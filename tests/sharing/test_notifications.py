@@ -74,7 +74,7 @@ def test_it_mails_the_recipient_user_after_commit(django_capture_on_commit_callb
     assert message.subject == "Dr. Anna Claes shared an exam with you"
     assert "Radiologie AZ Sint-Jan" in message.body
     assert "J.P." in message.body and "CT thorax" in message.body
-    assert "March 5, 2024" in message.body
+    assert "5 March 2024" in message.body
     link = f"http://127.0.0.1:8000/b/{bucket.link_token}/"
     assert link in message.body
     assert resolve(urlparse(link).path).view_name == "sharing:bucket_link"
