@@ -125,8 +125,13 @@ def buckets_filter(
     shared_from=None,
     shared_to=None,
     search="",
+    user=None,
 ):
-    """Narrow the buckets by the Status Forwarding filters."""
+    """Narrow the buckets by the Status Forwarding filters.
+
+    With `user`, a patient matches only where that user may see the patient: a
+    re-sharer of anonymized data must not learn real names by searching them.
+    """
     if status == BucketStatus.REVOKED:
         buckets = buckets.filter(_revoked_q())
     elif status == BucketStatus.EXPIRED:
@@ -157,6 +162,11 @@ def buckets_filter(
         buckets = buckets.filter(share__created_at__date__gte=shared_from)
     if shared_to is not None:
         buckets = buckets.filter(share__created_at__date__lte=shared_to)
+    patient_visible = Q()
+    if user is not None and not user.is_service_desk:
+        patient_visible = Q(share__anonymize=False) | Q(
+            share__source_department__in=user.departments.all()
+        )
     for word in search.split():
         buckets = buckets.filter(
             Q(recipient_user__first_name__icontains=word)
@@ -164,9 +174,14 @@ def buckets_filter(
             | Q(recipient_user__username__icontains=word)
             | Q(recipient_group__name__icontains=word)
             | Q(recipient_department__name__icontains=word)
-            | Q(share__studies__patient__family_name__icontains=word)
-            | Q(share__studies__patient__given_name__icontains=word)
-            | Q(share__studies__patient__patient_id__icontains=word)
+            | (
+                patient_visible
+                & (
+                    Q(share__studies__patient__family_name__icontains=word)
+                    | Q(share__studies__patient__given_name__icontains=word)
+                    | Q(share__studies__patient__patient_id__icontains=word)
+                )
+            )
         )
     if search.split():
         buckets = buckets.distinct()

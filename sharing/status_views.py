@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from .access import pseudonym_for
 from .admin_services import (
     BucketAlreadyRevoked,
     BucketNotLocked,
@@ -138,7 +139,9 @@ def status_forwarding(request):
     """List the outgoing buckets the user may watch, with filters and actions."""
     form = StatusFilterForm(request.GET or None, user=request.user)
     buckets = buckets_filter(
-        outgoing_buckets_visible_to(user=request.user), **form.filters()
+        outgoing_buckets_visible_to(user=request.user),
+        **form.filters(),
+        user=request.user,
     )
     buckets = buckets_with_status_columns(buckets).order_by(
         "-share__created_at", "-share_id", "pk"
@@ -148,6 +151,7 @@ def status_forwarding(request):
     administered = set(
         departments_administered_by(user=request.user).values_list("pk", flat=True)
     )
+    member_of = set(request.user.departments.values_list("pk", flat=True))
     now = timezone.now()
     rows = []
     for bucket in page.object_list:
@@ -159,7 +163,7 @@ def status_forwarding(request):
             {
                 "bucket": bucket,
                 "share": bucket.share,
-                "studies": list(bucket.share.studies.all()),
+                "studies": _study_rows(bucket, request.user, member_of),
                 "status": status,
                 "can_unlock": is_admin and status == BucketStatus.LOCKED,
                 "can_revoke": status != BucketStatus.REVOKED
@@ -190,6 +194,38 @@ def status_forwarding(request):
             "statuses": BucketStatus,
         },
     )
+
+
+def _study_rows(bucket, user, member_of):
+    """Return the studies of a row; a re-sharer of anonymized data (not a member
+    of the source department) sees the pseudonyms they were given, not the patient.
+    """
+    share = bucket.share
+    studies = list(share.studies.all())
+    if (
+        not share.anonymize
+        or user.is_service_desk
+        or share.source_department_id in member_of
+    ):
+        return studies
+    rows = []
+    for study in studies:
+        if share.parent_bucket is None:
+            patient = {"full_name": _("Anonymous"), "patient_id": ""}
+        else:
+            pseudonym = pseudonym_for(bucket=share.parent_bucket, patient=study.patient)
+            patient = {
+                "full_name": pseudonym.full_name,
+                "patient_id": pseudonym.pseudo_patient_id,
+            }
+        rows.append(
+            {
+                "patient": patient,
+                "description": study.description,
+                "study_date": study.study_date,
+            }
+        )
+    return rows
 
 
 def _visible_bucket(request, bucket_id):
