@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import data  # noqa: E402  (bench/data.py)
+import profiling  # noqa: E402  (bench/profiling.py)
 
 PORT = 8130
 WIZARD_STUDIES = 5
@@ -448,6 +449,12 @@ def main():
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seed", type=int, default=data.SEED)
     parser.add_argument("--json", help="write the table rows to this file")
+    parser.add_argument(
+        "--profile-missed",
+        action="store_true",
+        help="profile each page that misses a goal with py-spy (if installed)",
+    )
+    parser.add_argument("--profile-seconds", type=int, default=8)
     args = parser.parse_args()
 
     env = production_env(args.port)
@@ -471,18 +478,55 @@ def main():
         f"-t{args.threads} -c{args.connections}, {args.seconds} s each "
         f"after {args.warmup} s of warm-up"
     )
+    profiles = {}
     try:
-        with gunicorn(env, args.port):
+        with gunicorn(env, args.port) as server:
             preflight(args.port, session, pages)
             results = measure(args.port, session, pages, args, log)
+            rows = rows_of(results)
+            if args.profile_missed:
+                profiles = profile_missed(server.pid, session, pages, rows, args, log)
     finally:
         purge_queue()
-    rows = rows_of(results)
     print("pages under load (gunicorn, 2 sync workers; wrk on loopback)")
     print_rows(rows)
+    for name, lines in profiles.items():
+        print(f"profile of {name} under load (py-spy, both workers):")
+        print("\n".join(f"  {line}" for line in lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "results": results}))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "results": results, "profiles": profiles})
+        )
     return 0
+
+
+def profile_missed(pid, session, pages, rows, args, log):
+    """Load each page that missed a goal once more while py-spy samples it."""
+    if not profiling.available():
+        log("pages: py-spy is not installed in .venv; no profiles")
+        return {}
+    missed = []
+    for r in rows:
+        name = r["measure"].rsplit(" ", 1)[0]
+        if r["met"] is False and name in pages and name not in missed:
+            missed.append(name)
+    profiles = {}
+    for name in missed:
+        output = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "raw.txt"
+        spy = profiling.start(pid, args.profile_seconds, output)
+        time.sleep(1)  # py-spy attaches to the workers
+        wrk(
+            args.port,
+            session,
+            pages[name][0],
+            seconds=args.profile_seconds,
+            threads=args.threads,
+            connections=args.connections,
+        )
+        spy.wait(timeout=60)
+        profiles[name] = profiling.summarize(output)
+        log(f"pages: profiled {name}")
+    return profiles
 
 
 if __name__ == "__main__":

@@ -213,6 +213,15 @@ def json_rows(path):
         return None
 
 
+def json_profiles(path):
+    import json
+
+    try:
+        return json.loads(Path(path).read_text()).get("profiles") or {}
+    except (OSError, ValueError):
+        return {}
+
+
 def fmt(value, unit=""):
     if value is None:
         return "—"
@@ -306,7 +315,14 @@ def main():
         ),
         (
             "pages",
-            ["bench/pages.py", "--database", database, "--seconds", seconds],
+            [
+                "bench/pages.py",
+                "--database",
+                database,
+                "--seconds",
+                seconds,
+                "--profile-missed",
+            ],
             "pages.json",
             None,
         ),
@@ -344,6 +360,10 @@ def main():
     )
     if failures:
         print(f"benchmarks that failed: {', '.join(failures)}")
+    profiles = json_profiles(out_dir / "pages.json")
+    for name, lines in profiles.items():
+        print(f"\nwhere {name} spends its time under load (py-spy, both workers):")
+        print("\n".join(f"  {line}" for line in lines))
     return 1 if failures else 0
 
 
