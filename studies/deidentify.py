@@ -103,6 +103,8 @@ ACTIONS = {
     0x00321060: "X",  # Requested Procedure Description
     0x00321064: "X",  # Requested Procedure Code Sequence
     0x00321070: "X",  # Requested Contrast Agent
+    0x00321030: "X",  # Reason for Study
+    0x00401002: "X",  # Reason for the Requested Procedure
     0x00324000: "X",  # Study Comments
     0x00400001: "X",  # Scheduled Station AE Title
     0x00400006: "X",  # Scheduled Performing Physician's Name
@@ -181,6 +183,8 @@ ACTIONS = {
     0x0040A07C: "X",  # Custodial Organization Sequence
     0x0040A088: "X",  # Verifying Observer Identification Code Sequence
     0x0040A123: "X",  # Person Name
+    0x0040A160: "X",  # Text Value
+    0x00700006: "X",  # Unformatted Text Value (presentation state annotations)
     0x0040A730: "X",  # Content Sequence
     0x00700084: "X",  # Content Creator's Name
     0x00700086: "X",  # Content Creator's Identification Code Sequence
@@ -291,6 +295,9 @@ class Deidentifier:
                     action = "X"  # overlay data and comments may carry text
                 elif 0x5000 <= group <= 0x50FF:
                     action = "X"  # retired curves
+                elif elem.VR in ("DA", "DT", "TM"):
+                    # Temporal information is declared REMOVED: no date may stay.
+                    action = "Z"
             if action == "D" and top and int(tag) == 0x00100010:
                 elem.value = self.patient_name
             elif action == "D" and top and int(tag) == 0x00100020:
