@@ -123,16 +123,34 @@ def bucket_revoke(*, bucket, by, request=None):
         row.revoked_at = timezone.now()
         row.revoked_by = by
         row.save(update_fields=["revoked_at", "revoked_by"])
+        # A re-share never outlives what it was re-shared from (rule 13).
+        reshared = Bucket.objects.filter(
+            pk__in=_reshared_bucket_ids(row), revoked_at__isnull=True
+        ).update(revoked_at=row.revoked_at, revoked_by=by)
         audit_record(
             action=AuditEvent.Action.REVOKED,
             actor=by,
             request=request,
             bucket=row,
             studies=row.share.studies.all(),
+            details={"reshares_revoked": reshared} if reshared else None,
         )
     bucket.revoked_at = row.revoked_at
     bucket.revoked_by = by
     return bucket
+
+
+def _reshared_bucket_ids(bucket):
+    """Return the ids of every bucket re-shared from this one, at any depth."""
+    found, frontier = set(), {bucket.pk}
+    while frontier:
+        frontier = set(
+            Bucket.objects.filter(share__parent_bucket__in=frontier)
+            .exclude(pk__in=found)
+            .values_list("pk", flat=True)
+        )
+        found |= frontier
+    return found
 
 
 def notification_retry(*, notification):

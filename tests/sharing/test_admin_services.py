@@ -225,3 +225,27 @@ def test_it_does_not_requeue_a_notification_that_has_not_failed(world):
     assert notification_retry(notification=notification) is False
     notification.refresh_from_db()
     assert notification.status == Notification.Status.SENT
+
+
+def test_it_revokes_the_reshares_made_from_a_revoked_bucket(world):
+    from tests.factories import BucketFactory, ShareFactory
+
+    bucket = world.bucket_a
+    reshare = BucketFactory(
+        share=ShareFactory(
+            parent_bucket=bucket,
+            sender=bucket.recipient_user,
+            source_department=bucket.share.source_department,
+        ),
+        require_otp=False,
+    )
+    second_hop = BucketFactory(share=ShareFactory(parent_bucket=reshare))
+
+    bucket_revoke(bucket=bucket, by=world.admin_a)
+
+    for onward in (reshare, second_hop):
+        with pytest.raises(AccessRefused) as refused:
+            get_bucket_for_request(_request_from(onward.recipient_user), onward.pk)
+        assert refused.value.reason == "revoked"
+    event = AuditEvent.objects.get(action=AuditEvent.Action.REVOKED)
+    assert event.details == {"reshares_revoked": 2}
