@@ -299,7 +299,20 @@ def received_study(request, bucket, study_id):
     return render_received_study(request, bucket=bucket, study=study)
 
 
-def _patient_in_row(bucket, patient):
+def _patient_in_row(request, bucket, patient):
+    shown = _patient_name_in_row(bucket, patient)
+    if bucket.require_otp and not otp_is_verified(request, bucket):
+        # Until the SMS code is entered, the list shows what the e-mail shows.
+        initials = "".join(
+            f"{name[0]}."
+            for name in (shown["given_name"], shown["family_name"])
+            if name
+        )
+        shown = {**shown, "family_name": initials, "given_name": ""}
+    return shown
+
+
+def _patient_name_in_row(bucket, patient):
     if not bucket.share.anonymize:
         return {
             "family_name": patient.family_name,
@@ -329,7 +342,7 @@ def shared_with_me(request):
                     "bucket": bucket,
                     "share": share,
                     "study": study,
-                    "patient": _patient_in_row(bucket, study.patient),
+                    "patient": _patient_in_row(request, bucket, study.patient),
                     "opened": opened,
                     "access_label": _access_label(share),
                     "locked": bucket.is_locked,

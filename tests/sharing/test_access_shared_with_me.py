@@ -153,6 +153,21 @@ def test_anonymized_rows_show_the_pseudonym(client):
     assert "Anonymous" in row and "Peeters" not in row
 
 
+def test_a_bucket_with_two_factor_shows_initials_until_the_code_is_entered(client):
+    user = UserFactory()
+    bucket = make_bucket(recipient=user, require_otp=True)
+    client.force_login(user)
+
+    (row,) = rows(client.get(URL))
+    assert "J.P." in row and "Peeters" not in row and ", Jan" not in row
+
+    session = client.session
+    session["sharing.otp_verified_buckets"] = [str(bucket.pk)]
+    session.save()
+    (row,) = rows(client.get(URL))
+    assert "Peeters" in row
+
+
 def test_the_query_count_does_not_grow_with_the_rows(client):
     user = UserFactory()
     client.force_login(user)
