@@ -13,10 +13,13 @@ class SharingConfig(AppConfig):
             record_login_failed, dispatch_uid="sharing.audit.login_failed"
         )
 
-        from studies.signals import report_edited
+        from studies.signals import report_edited, study_downloaded
 
-        from .receivers import record_report_edited
+        from .receivers import record_report_edited, record_study_downloaded
 
         report_edited.connect(
             record_report_edited, dispatch_uid="sharing.receivers.report_edited"
+        )
+        study_downloaded.connect(
+            record_study_downloaded, dispatch_uid="sharing.receivers.study_downloaded"
         )

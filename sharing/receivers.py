@@ -27,3 +27,14 @@ def record_report_edited(sender, *, report, revision, user, context=None, **kwar
         studies=[study],
         details={"revision": revision.pk},
     )
+
+
+def record_study_downloaded(sender, *, study, user, request=None, **kwargs):
+    """Audit a department member's download (studies.signals.study_downloaded)."""
+    audit_record(
+        action=AuditEvent.Action.DOWNLOADED,
+        actor=user,
+        request=request,
+        department=study.department,
+        studies=[study],
+    )

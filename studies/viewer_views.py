@@ -15,7 +15,9 @@ from django.views.decorators.http import require_POST
 
 from . import viewer
 from .download import study_zip_response
+from .models import Study
 from .selectors import get_study_for_member, report_of_study, series_of_study
+from .signals import study_downloaded
 
 
 def member_urls(study):
@@ -70,6 +72,7 @@ def frame(request, study_id, instance_id, frame, fmt):
 @login_required
 def download(request, study_id):
     study = get_study_for_member(user=request.user, study_id=study_id)
+    study_downloaded.send(sender=Study, study=study, user=request.user, request=request)
     return study_zip_response(study=study)
 
 
