@@ -13,6 +13,8 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from pacsshare.sms import mask_number
+
 from .admin_services import (
     BucketAlreadyRevoked,
     BucketNotLocked,
@@ -444,25 +446,26 @@ class NotificationStatusDepartmentFilter(AdministeredDepartmentFilter):
 @admin.register(Notification)
 class NotificationAdmin(DepartmentScopedAdmin):
     department_path = "bucket__share__source_department"
+    list_select_related = ["user"]
     list_display = [
         "id",
         "kind",
         "channel",
-        "to_address",
+        "address",
         "status",
         "attempts",
         "created_at",
         "sent_at",
     ]
     list_filter = ["status", "kind", "channel", NotificationStatusDepartmentFilter]
-    search_fields = ["to_address", "subject"]
+    search_fields = ["subject"]
     actions = ["retry_selected"]
     fields = [
         "kind",
         "channel",
         "bucket",
         "user",
-        "to_address",
+        "address",
         "language",
         "subject",
         "status",
@@ -476,6 +479,18 @@ class NotificationAdmin(DepartmentScopedAdmin):
 
     def has_retry_permission(self, request):
         return self.administers(request)
+
+    @admin.display(description=_("to"))
+    def address(self, notification):
+        """Show where it went without disclosing a mobile or a private e-mail."""
+        address = notification.to_address
+        if notification.channel == Notification.Channel.SMS:
+            return mask_number(address)
+        user = notification.user
+        if user is not None and user.email_public:
+            return address
+        local, _at, domain = address.partition("@")
+        return f"{local[:1]}…@{domain}"
 
     @admin.action(
         permissions=["retry"], description=_("Retry selected failed messages")

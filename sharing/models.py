@@ -383,7 +383,8 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self):
-        return f"{self.get_kind_display()} to {self.to_address} ({self.status})"
+        # Not the address: this shows in admin lists and logs.
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
 
 class AuditEvent(models.Model):
