@@ -20,7 +20,9 @@ from . import rendering
 from .models import Instance, Series
 from .reports import report_get, report_update
 
-FRAME_MAX_AGE = 3600  # seconds a browser may reuse a frame without asking
+# Seconds a browser may reuse a frame without asking. Short, because a revoked
+# bucket should stop showing images soon; after that the ETag makes a re-check cheap.
+FRAME_MAX_AGE = 300
 
 CT_PRESETS = [
     ("soft-tissue", _("Soft tissue")),
