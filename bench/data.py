@@ -194,9 +194,9 @@ def state(cursor):
     cursor.execute("SELECT to_regclass('bench_pages_state')")
     if cursor.fetchone()[0] is None:
         return None
-    cursor.execute("SELECT params FROM bench_pages_state")
+    cursor.execute("SELECT params::text FROM bench_pages_state")
     row = cursor.fetchone()
-    return row[0] if row else None
+    return json.loads(row[0]) if row else None
 
 
 def _department_of_patient(p):
