@@ -55,8 +55,13 @@ def _short(frame):
     return f"{match.group('function')} ({path})"
 
 
+PROJECT = ("studies/", "sharing/", "recipients/", "pacsshare/", "bench/")
+
+
 def _is_project(frame):
-    return str(ROOT) in frame and "/.venv/" not in frame
+    # py-spy names files relative to sys.path: "studies/views.py", "django/...".
+    match = FRAME.match(frame.strip())
+    return bool(match) and match.group("file").startswith(PROJECT)
 
 
 def summarize(output, *, top=8):
