@@ -161,11 +161,18 @@ class User(AbstractUser):
         return self._is_service_desk
 
     @property
+    def department_ids(self):
+        """Return the ids of the user's departments (one query, then remembered)."""
+        if not hasattr(self, "_department_ids"):
+            self._department_ids = list(
+                self.memberships.values_list("department_id", flat=True)
+            )
+        return self._department_ids
+
+    @property
     def is_department_member(self):
         """Return whether the user belongs to a department (and so may send)."""
-        if not hasattr(self, "_is_department_member"):
-            self._is_department_member = self.memberships.exists()
-        return self._is_department_member
+        return bool(self.department_ids)
 
     @property
     def mobile_last_digits(self):

@@ -71,12 +71,8 @@ class Study(models.Model):
         ordering = ["-study_date", "-study_time", "-id"]
         verbose_name = _("study")
         verbose_name_plural = _("studies")
-        indexes = [
-            models.Index(
-                fields=["department", "-study_date", "-study_time", "-id"],
-                name="study_department_date_idx",
-            )
-        ]
+        # The overview's order (newest first, undated last) has its index in
+        # migration 0002: PostgreSQL needs NULLS LAST spelled out, SQLite refuses it.
 
     def __str__(self):
         return f"{self.description or _('Study')} ({self.study_date or '?'})"

@@ -1,15 +1,30 @@
 import re
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from .models import Instance, Report, Series, Study
 
+# The modalities a radiology department produces; the overview filter offers these.
+MODALITIES = ["CR", "CT", "DX", "MG", "MR", "NM", "OT", "PT", "RF", "US", "XA"]
+
 
 def studies_visible_to(*, user):
-    """Return the studies a user sees as a department member (not via buckets)."""
-    return Study.objects.filter(department__memberships__user=user)
+    """Return the studies a user sees as a department member (not via buckets).
+
+    Filtering on the department ids themselves (not a join through memberships)
+    lets PostgreSQL walk study_overview_order_idx and stop after one page.
+    """
+    return Study.objects.filter(department_id__in=user.department_ids)
 
 
 def get_study_for_member(*, user, study_id):
@@ -43,21 +58,18 @@ def with_overview_columns(queryset):
         instance_count=_count_of(
             Instance.objects.filter(series__study=OuterRef("pk")), field="series__study"
         ),
-        has_report=Exists(Report.objects.filter(study=OuterRef("pk")).exclude(text="")),
+        # A LIMIT 1 scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a
+        # hashed scan of every report before the page's LIMIT applies.
+        has_report=Coalesce(
+            Subquery(
+                Report.objects.filter(study=OuterRef("pk"))
+                .exclude(text="")
+                .values(present=Value(True))[:1],
+                output_field=BooleanField(),
+            ),
+            Value(False),
+        ),
     )
-
-
-def modality_choices_for(*, user):
-    """Return the distinct modalities ("CT", "MR", ...) of the user's studies."""
-    values = (
-        studies_visible_to(user=user)
-        .exclude(modalities="")
-        .order_by()
-        .values_list("modalities", flat=True)
-        .distinct()
-    )
-    found = {m.strip().upper() for value in values for m in value.split(",")}
-    return sorted(m for m in found if m)
 
 
 def studies_filter(
