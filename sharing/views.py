@@ -1,1 +1,0 @@
-"""Views of the sharing app; the share wizard lives in sharing/wizard.py."""
