@@ -25,7 +25,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from directory_search import bench_url, ensure_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,34 +94,6 @@ def environment(**overrides):
     for name, value in values.items():
         os.environ.setdefault(name, value)
     return {name: os.environ[name] for name in values}
-
-
-def bench_url(database):
-    """Return (server URL, URL of `database` on that server)."""
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parsed = urlparse(base)
-    if not parsed.scheme.startswith("postgres"):
-        sys.exit("DATABASE_URL must point at a PostgreSQL server.")
-    if database == parsed.path.lstrip("/"):
-        sys.exit("Refusing to run in the database of DATABASE_URL; pick --database.")
-    return base, urlunparse(parsed._replace(path=f"/{database}"))
-
-
-def ensure_database(base_url, database):
-    import psycopg2
-    from psycopg2 import sql
-
-    admin = urlunparse(urlparse(base_url)._replace(path="/postgres"))
-    connection = psycopg2.connect(admin)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
-        if cursor.fetchone() is None:
-            cursor.execute(
-                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
-            )
-            print(f"created database {database}", file=sys.stderr)
-    connection.close()
 
 
 def setup_django(database=DATABASE, *, migrate=True):
