@@ -304,21 +304,12 @@ class BucketAdmin(DepartmentScopedAdmin):
 
     @admin.action(permissions=["unlock"], description=_("Unlock selected buckets"))
     def unlock_selected(self, request, queryset):
-        unlocked = skipped = 0
-        for bucket in queryset.select_related("share"):
-            if not can_administer_bucket(user=request.user, bucket=bucket):
-                skipped += 1
-                continue
-            try:
-                bucket_unlock(bucket=bucket, by=request.user, request=request)
-            except (BucketNotLocked, PermissionDenied):
-                skipped += 1
-            else:
-                unlocked += 1
-        self._report(
+        self._apply(
             request,
-            done=unlocked,
-            skipped=skipped,
+            queryset,
+            allowed=can_administer_bucket,
+            service=bucket_unlock,
+            refusals=(BucketNotLocked, PermissionDenied),
             done_message=lambda n: ngettext(
                 "%(count)d bucket unlocked.", "%(count)d buckets unlocked.", n
             ),
@@ -331,21 +322,12 @@ class BucketAdmin(DepartmentScopedAdmin):
 
     @admin.action(permissions=["revoke"], description=_("Revoke selected buckets"))
     def revoke_selected(self, request, queryset):
-        revoked = skipped = 0
-        for bucket in queryset.select_related("share"):
-            if not can_revoke_bucket(user=request.user, bucket=bucket):
-                skipped += 1
-                continue
-            try:
-                bucket_revoke(bucket=bucket, by=request.user, request=request)
-            except (BucketAlreadyRevoked, PermissionDenied):
-                skipped += 1
-            else:
-                revoked += 1
-        self._report(
+        self._apply(
             request,
-            done=revoked,
-            skipped=skipped,
+            queryset,
+            allowed=can_revoke_bucket,
+            service=bucket_revoke,
+            refusals=(BucketAlreadyRevoked, PermissionDenied),
             done_message=lambda n: ngettext(
                 "%(count)d bucket revoked.", "%(count)d buckets revoked.", n
             ),
@@ -356,7 +338,29 @@ class BucketAdmin(DepartmentScopedAdmin):
             ),
         )
 
-    def _report(self, request, *, done, skipped, done_message, skipped_message):
+    def _apply(
+        self,
+        request,
+        queryset,
+        *,
+        allowed,
+        service,
+        refusals,
+        done_message,
+        skipped_message,
+    ):
+        """Run an unlock or revoke service on each bucket the user may act on."""
+        done = skipped = 0
+        for bucket in queryset.select_related("share"):
+            if not allowed(user=request.user, bucket=bucket):
+                skipped += 1
+                continue
+            try:
+                service(bucket=bucket, by=request.user, request=request)
+            except refusals:
+                skipped += 1
+            else:
+                done += 1
         if done:
             self.message_user(
                 request, done_message(done) % {"count": done}, messages.SUCCESS
