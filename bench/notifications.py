@@ -147,9 +147,9 @@ def main():
     from django.db import transaction
     from django.test.utils import override_settings
 
-    from sharing import notifications
     from sharing.models import Notification
-    from sharing.tasks import send_notification
+    from sharing.outbox import queue
+    from sharing.outbox.tasks import send_notification
     from tests.fixtures_services import (
         running_celery_worker,
         running_smtp_server,
@@ -179,9 +179,7 @@ def main():
                 for bucket in buckets:
                     ids += [
                         n.pk
-                        for n in notifications.notifications_queue_for_bucket(
-                            bucket=bucket
-                        )
+                        for n in queue.notifications_queue_for_bucket(bucket=bucket)
                     ]
                 duplicates = (
                     ids[:: args.duplicate_every] if args.duplicate_every else []

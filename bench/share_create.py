@@ -81,7 +81,7 @@ def via_service(sender, studies, users):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from sharing.services import ShareRecipient, share_create
+    from sharing.wizard.services import ShareRecipient, share_create
 
     recipients = [
         ShareRecipient(kind="user", pk=u.pk, require_otp=True, send_mail=True)

@@ -6,4 +6,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pacsshare.settings")
 
 app = Celery("pacsshare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# The outbox's task lives in its room of the sharing app, not in sharing/tasks.py.
+app.autodiscover_tasks(["sharing.outbox"])

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "recipients",
     "studies",
     "sharing",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -234,12 +235,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Login throttling (django-axes): 5 failures for one username from one address
-# lock that pair out for 15 minutes; failures are audited (sharing.audit).
+# lock that pair out for 15 minutes; failures are audited (sharing.audit.record).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "sharing.audit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "sharing.audit.record.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -260,7 +261,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "filters": {"redact_link_tokens": {"()": "sharing.log_filters.RedactLinkTokens"}},
+    "filters": {
+        "redact_link_tokens": {"()": "sharing.access.log_filters.RedactLinkTokens"}
+    },
     "loggers": {
         # The request line carries the URL; bucket links are /b/<token>/ once.
         "django.server": {"level": "WARNING", "filters": ["redact_link_tokens"]},

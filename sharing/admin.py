@@ -10,22 +10,13 @@ import datetime
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from pacsshare.sms import mask_number
 
-from .admin_services import (
-    BucketAlreadyRevoked,
-    BucketNotLocked,
-    bucket_revoke,
-    bucket_unlock,
-    can_administer_bucket,
-    can_revoke_bucket,
-    departments_administered_by,
-    is_service_desk,
-    notification_retry,
-)
+from .audit.export import audit_csv_response
 from .models import (
     AuditEvent,
     Bucket,
@@ -35,8 +26,20 @@ from .models import (
     Notification,
     Share,
 )
-from .status_selectors import BucketStatus, bucket_status, expired_q
-from .status_views import audit_csv_response
+from .status.guard import (
+    SenderAction,
+    departments_administered_by,
+    get_bucket_for_sender,
+    is_service_desk,
+)
+from .status.selectors import BucketStatus, bucket_status, expired_q
+from .status.services import (
+    BucketAlreadyRevoked,
+    BucketNotLocked,
+    bucket_revoke,
+    bucket_unlock,
+    notification_retry,
+)
 
 
 class DepartmentScopedAdmin(admin.ModelAdmin):
@@ -307,9 +310,9 @@ class BucketAdmin(DepartmentScopedAdmin):
         self._apply(
             request,
             queryset,
-            allowed=can_administer_bucket,
+            action=SenderAction.UNLOCK,
             service=bucket_unlock,
-            refusals=(BucketNotLocked, PermissionDenied),
+            refusals=(BucketNotLocked,),
             done_message=lambda n: ngettext(
                 "%(count)d bucket unlocked.", "%(count)d buckets unlocked.", n
             ),
@@ -325,9 +328,9 @@ class BucketAdmin(DepartmentScopedAdmin):
         self._apply(
             request,
             queryset,
-            allowed=can_revoke_bucket,
+            action=SenderAction.REVOKE,
             service=bucket_revoke,
-            refusals=(BucketAlreadyRevoked, PermissionDenied),
+            refusals=(BucketAlreadyRevoked,),
             done_message=lambda n: ngettext(
                 "%(count)d bucket revoked.", "%(count)d buckets revoked.", n
             ),
@@ -343,7 +346,7 @@ class BucketAdmin(DepartmentScopedAdmin):
         request,
         queryset,
         *,
-        allowed,
+        action,
         service,
         refusals,
         done_message,
@@ -351,13 +354,13 @@ class BucketAdmin(DepartmentScopedAdmin):
     ):
         """Run an unlock or revoke service on each bucket the user may act on."""
         done = skipped = 0
-        for bucket in queryset.select_related("share"):
-            if not allowed(user=request.user, bucket=bucket):
-                skipped += 1
-                continue
+        for pk in queryset.values_list("pk", flat=True):
             try:
+                bucket = get_bucket_for_sender(
+                    user=request.user, bucket_id=pk, action=action
+                )
                 service(bucket=bucket, by=request.user, request=request)
-            except refusals:
+            except (Http404, PermissionDenied, *refusals):
                 skipped += 1
             else:
                 done += 1

@@ -1,14 +1,12 @@
 import base64
 import datetime
-import hashlib
-import hmac
 import secrets
 import zoneinfo
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import CooldownMixin, Device, ThrottlingMixin
 
@@ -22,11 +20,7 @@ def hash_secret(value):
     An HMAC under SECRET_KEY, not a bare hash: a six-digit code's bare hash is
     reversed in milliseconds by anyone who reads the database.
     """
-    return hmac.new(
-        settings.SECRET_KEY.encode(),
-        f"pacsshare.secret:{value}".encode(),
-        hashlib.sha256,
-    ).hexdigest()
+    return salted_hmac("pacsshare.secret", str(value), algorithm="sha256").hexdigest()
 
 
 class Access(models.TextChoices):
@@ -224,10 +218,8 @@ class Bucket(models.Model):
     @property
     def link_token(self):
         """Return the link token: 256 bits, derived, never stored in clear."""
-        digest = hmac.new(
-            settings.SECRET_KEY.encode(),
-            f"pacsshare.bucket-link:{self.link_secret}".encode(),
-            hashlib.sha256,
+        digest = salted_hmac(
+            "pacsshare.bucket-link", self.link_secret, algorithm="sha256"
         ).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -269,6 +261,33 @@ class BucketUnlock(models.Model):
         return f"{self.bucket} unlocked by {self.unlocked_by}"
 
 
+class PseudonymManager(models.Manager):
+    def build(self, *, bucket, patient):
+        """Return a new, unsaved pseudonym of a patient for a bucket."""
+        return self.model(
+            bucket=bucket,
+            patient=patient,
+            # A number carries no hint of the name (rule 12).
+            given_name=str(100000 + secrets.randbelow(900000)),
+            family_name="Anonymous",
+            pseudo_patient_id=f"ANON-{secrets.token_hex(8).upper()}",
+        )
+
+    def for_patient(self, *, bucket, patient):
+        """Return the bucket's pseudonym of a patient, creating it the first time."""
+        new = self.build(bucket=bucket, patient=patient)
+        pseudonym, _created = self.get_or_create(
+            bucket=bucket,
+            patient=patient,
+            defaults={
+                "given_name": new.given_name,
+                "family_name": new.family_name,
+                "pseudo_patient_id": new.pseudo_patient_id,
+            },
+        )
+        return pseudonym
+
+
 class Pseudonym(models.Model):
     """The name an anonymized bucket shows for a patient."""
 
@@ -279,6 +298,8 @@ class Pseudonym(models.Model):
     given_name = models.CharField(max_length=20)
     family_name = models.CharField(max_length=20, default="Anonymous")
     pseudo_patient_id = models.CharField(max_length=64)
+
+    objects = PseudonymManager()
 
     class Meta:
         verbose_name = _("pseudonym")

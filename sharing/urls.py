@@ -1,10 +1,13 @@
 from django.urls import path
 
-from . import access_views, status_views, viewer_views, wizard
+from .access import viewer as viewer_views
+from .access import views as access_views
+from .status import views as status_views
+from .wizard import views as wizard
 
 app_name = "sharing"
 urlpatterns = [
-    # The share wizard (sharing/wizard.py).
+    # The share wizard (sharing/wizard/).
     path("share/", wizard.share_start, name="share_start"),
     path(
         "share/wizard/<str:step>/",
@@ -18,20 +21,22 @@ urlpatterns = [
         wizard.reshare_start,
         name="reshare_start",
     ),
-    # Status Forwarding and the access-log export (sharing/status_views.py).
+    # Status Forwarding and the access-log export (sharing/status/).
     path("status/", status_views.status_forwarding, name="status_forwarding"),
     path(
         "status/<int:bucket_id>/unlock/",
-        status_views.status_unlock,
+        status_views.status_bucket_action,
+        {"action": "unlock"},
         name="status_unlock",
     ),
     path(
         "status/<int:bucket_id>/revoke/",
-        status_views.status_revoke,
+        status_views.status_bucket_action,
+        {"action": "revoke"},
         name="status_revoke",
     ),
     path("status/audit.csv", status_views.audit_export, name="audit_export"),
-    # Recipient access (sharing/access_views.py): link, SMS code, received studies.
+    # Recipient access (sharing/access/): link, SMS code, received studies.
     path("b/invalid/", access_views.bucket_link_invalid, name="bucket_link_invalid"),
     path("b/<str:token>/", access_views.bucket_link, name="bucket_link"),
     path("received/<int:bucket_id>/", access_views.received, name="received"),
@@ -40,10 +45,10 @@ urlpatterns = [
     ),
     path(
         "received/<int:bucket_id>/studies/<int:study_id>/",
-        access_views.received_study,
+        viewer_views.received_study,
         name="received_study",
     ),
-    # The viewer of a received study (sharing/viewer_views.py).
+    # The viewer of a received study (sharing/access/viewer.py).
     path(
         "received/<int:bucket_id>/studies/<int:study_id>/series/<int:series_id>/",
         viewer_views.received_series,

@@ -2,13 +2,11 @@
 codes, is unlocked by the department admin in Django admin, then sees the study,
 its "Message" series and edits the report."""
 
-import datetime
 import re
 
 import pytest
 
-from sharing import otp
-from sharing.models import Bucket
+from sharing.models import Bucket, OTPDevice
 from studies.models import Report
 from tests.e2e.conftest import screenshot
 from tests.e2e.world import build_world, image_loaded, log_in, share, watch_console
@@ -36,7 +34,7 @@ def _wrong(code):
 def test_it_locks_unlocks_and_opens_the_study(site, page, browser, monkeypatch):
     world = build_world()
     # A minute of resend cool-down is real but would only slow the story down.
-    monkeypatch.setattr(otp, "RESEND_COOLDOWN", datetime.timedelta(seconds=1))
+    monkeypatch.setattr(OTPDevice, "COOLDOWN_SECONDS", 1)
     problems = watch_console(page)
     share(world, studies=[world.ct], message=MESSAGE, access="write")
     bucket = Bucket.objects.get()

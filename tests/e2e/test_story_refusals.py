@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from sharing.admin_services import bucket_revoke
 from sharing.models import Bucket, Share
+from sharing.status.services import bucket_revoke
 from tests.e2e.conftest import screenshot
 from tests.e2e.world import build_world, log_in, share, watch_console
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from recipients.models import Favorite
 from sharing.models import Label
-from sharing.services import ShareRecipient, share_create
+from sharing.wizard.services import ShareRecipient, share_create
 from studies.models import Report
 from tests.factories import (
     DepartmentFactory,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation.template import templatize
 
 from recipients.models import Membership
-from sharing import notifications
+from sharing.outbox import delivery, queue
 from tests.factories import BucketFactory, UserFactory
 from tests.sharing.access_helpers import make_bucket
 from tests.sharing.wizard_support import (
@@ -492,22 +492,22 @@ def test_the_mails_and_the_sms_meet_no_english(language):
         recipient_department=bucket.share.source_department,
     )
     with transaction.atomic():
-        share_mails = notifications.notifications_queue_for_bucket(bucket=bucket)
-        share_mails += notifications.notifications_queue_for_bucket(bucket=group_bucket)
-        locked_mails = notifications.notification_queue_bucket_locked(bucket=bucket)
+        share_mails = queue.notifications_queue_for_bucket(bucket=bucket)
+        share_mails += queue.notifications_queue_for_bucket(bucket=group_bucket)
+        locked_mails = queue.notification_queue_bucket_locked(bucket=bucket)
 
     pieces = {}
     for n, notification in enumerate(share_mails):
-        subject, text, body = notifications.render_share_mail(notification)
+        subject, text, body = delivery.render_share_mail(notification)
         pieces.update({f"share subject {n}": subject, f"share text {n}": text})
         pieces[f"share html {n}"] = body
     # Each admin gets the alert in their own language; the helper's admin reads en.
     locked_mails = [n for n in locked_mails if n.language == language]
     for n, notification in enumerate(locked_mails):
-        subject, text, body = notifications.render_bucket_locked_mail(notification)
+        subject, text, body = delivery.render_bucket_locked_mail(notification)
         pieces.update({f"locked subject {n}": subject, f"locked text {n}": text})
         pieces[f"locked html {n}"] = body
-    pieces["sms"] = notifications.render_otp_sms(code="123456", language=language)
+    pieces["sms"] = delivery.render_otp_sms(code="123456", language=language)
 
     assert len(share_mails) >= 2 and locked_mails
     assert_translated(language, pieces)

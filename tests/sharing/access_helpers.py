@@ -88,7 +88,7 @@ def make_bucket(
 def send_code(bucket, user, capture):
     """Send a code through the real SMS task; return the code read from the SMS."""
     from pacsshare import sms
-    from sharing.otp import otp_send
+    from sharing.access.otp import otp_send
 
     with capture(execute=True), transaction.atomic():
         result = otp_send(bucket=bucket, user=user)

@@ -4,7 +4,7 @@ for everyone, the superuser included."""
 import pytest
 from django.urls import reverse
 
-from sharing.audit import audit_record
+from sharing.audit.record import audit_record
 from sharing.models import AuditEvent
 from tests.factories import UserFactory
 from tests.sharing.admin_world import build_world

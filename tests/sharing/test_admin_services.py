@@ -7,17 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 from django.utils import timezone
 
-from sharing.access import AccessRefused, get_bucket_for_request
-from sharing.admin_services import (
-    BucketAlreadyRevoked,
-    BucketNotLocked,
-    bucket_revoke,
-    bucket_unlock,
-    can_administer_bucket,
-    can_revoke_bucket,
-    departments_administered_by,
-    notification_retry,
-)
+from sharing.access.guard import AccessRefused, get_bucket_for_request
+from sharing.access.otp import VerifyStatus, otp_verify
 from sharing.models import (
     AuditEvent,
     BucketUnlock,
@@ -25,7 +16,18 @@ from sharing.models import (
     OTPDevice,
     hash_secret,
 )
-from sharing.otp import VerifyStatus, otp_verify
+from sharing.status.guard import (
+    SenderAction,
+    departments_administered_by,
+    sender_may,
+)
+from sharing.status.services import (
+    BucketAlreadyRevoked,
+    BucketNotLocked,
+    bucket_revoke,
+    bucket_unlock,
+    notification_retry,
+)
 from tests.factories import OTPDeviceFactory
 from tests.sharing.admin_world import build_world
 
@@ -176,12 +178,13 @@ def test_it_refuses_a_revoke_by_a_colleague_who_did_not_send_it(world):
 
 
 def test_it_answers_who_may_administer_and_revoke(world):
-    assert can_administer_bucket(user=world.admin_a, bucket=world.bucket_a)
-    assert not can_administer_bucket(user=world.admin_a, bucket=world.bucket_b)
-    assert can_administer_bucket(user=world.desk, bucket=world.bucket_b)
-    assert not can_administer_bucket(user=world.sender_a, bucket=world.bucket_a)
-    assert can_revoke_bucket(user=world.sender_a, bucket=world.bucket_a)
-    assert not can_revoke_bucket(user=world.sender_a, bucket=world.bucket_b)
+    unlock, revoke = SenderAction.UNLOCK, SenderAction.REVOKE
+    assert sender_may(user=world.admin_a, bucket=world.bucket_a, action=unlock)
+    assert not sender_may(user=world.admin_a, bucket=world.bucket_b, action=unlock)
+    assert sender_may(user=world.desk, bucket=world.bucket_b, action=unlock)
+    assert not sender_may(user=world.sender_a, bucket=world.bucket_a, action=unlock)
+    assert sender_may(user=world.sender_a, bucket=world.bucket_a, action=revoke)
+    assert not sender_may(user=world.sender_a, bucket=world.bucket_b, action=revoke)
     assert list(departments_administered_by(user=world.admin_a)) == [world.dept_a]
     assert set(departments_administered_by(user=world.desk)) >= {
         world.dept_a,

@@ -6,9 +6,9 @@ import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
-from sharing.audit import audit_record, client_ip
+from sharing.access.otp import otp_verify
+from sharing.audit.record import audit_record, client_ip
 from sharing.models import AuditEvent, OTPDevice, hash_secret
-from sharing.otp import otp_verify
 from tests.factories import OTPDeviceFactory
 from tests.sharing.admin_world import build_world
 

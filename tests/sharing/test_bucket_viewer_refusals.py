@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sharing.access import SESSION_VERIFIED_KEY
+from sharing.access.guard import SESSION_VERIFIED_KEY
 from studies.models import Report
 from tests.factories import StudyFactory, UserFactory
 from tests.sharing.access_helpers import fast_passwords  # noqa: F401

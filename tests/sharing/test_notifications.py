@@ -14,9 +14,9 @@ from django.db import transaction
 from django.urls import resolve
 
 from pacsshare import sms
-from sharing import notifications
 from sharing.models import AuditEvent, Notification, OTPDevice, Pseudonym, hash_secret
-from sharing.tasks import send_notification
+from sharing.outbox import delivery, queue
+from sharing.outbox.tasks import send_notification
 from tests.factories import (
     BucketFactory,
     DepartmentFactory,
@@ -56,7 +56,7 @@ def make_share(**kwargs):
 
 def queue_and_send(bucket, capture):
     with capture(execute=True), transaction.atomic():
-        created = notifications.notifications_queue_for_bucket(bucket=bucket)
+        created = queue.notifications_queue_for_bucket(bucket=bucket)
     return created
 
 
@@ -159,7 +159,7 @@ def test_it_sends_nothing_when_the_transaction_rolls_back(
         transaction.atomic(),
     ):
         bucket = BucketFactory(share=make_share())
-        notifications.notifications_queue_for_bucket(bucket=bucket)
+        queue.notifications_queue_for_bucket(bucket=bucket)
         raise RuntimeError("the wizard failed")
 
     assert callbacks == []
@@ -298,12 +298,12 @@ def test_it_retries_when_the_smtp_server_is_unreachable(
 
 def test_retry_delays_grow_with_jitter_and_stay_capped(settings):
     settings.NOTIFICATION_RETRY_BASE = 30.0
-    delays = [notifications.retry_delay(n) for n in range(8)]
+    delays = [delivery.retry_delay(n) for n in range(8)]
 
     assert 15 <= delays[0] <= 30
     assert 60 <= delays[2] <= 120
     assert all(d <= settings.NOTIFICATION_RETRY_MAX for d in delays)
-    assert len({notifications.retry_delay(3) for _ in range(20)}) > 1
+    assert len({delivery.retry_delay(3) for _ in range(20)}) > 1
 
 
 def test_otp_sms_carries_a_fresh_code_stored_only_hashed(
@@ -316,7 +316,7 @@ def test_otp_sms_carries_a_fresh_code_stored_only_hashed(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        notification = notifications.notification_queue_otp(device=device)
+        notification = queue.notification_queue_otp(device=device)
 
     (message,) = sms_outbox
     assert message.to == "+32475112233"
@@ -339,7 +339,7 @@ def test_each_otp_sms_has_a_new_code(sms_outbox, django_capture_on_commit_callba
 
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
-            notifications.notification_queue_otp(device=device)
+            queue.notification_queue_otp(device=device)
 
     codes = {re.search(r"\d{6}", m.body).group(0) for m in sms_outbox}
     assert len(sms_outbox) == 3 and len(codes) == 3
@@ -353,7 +353,7 @@ def test_otp_sms_says_nothing_about_patient_or_exam(
     device = OTPDeviceFactory(bucket=BucketFactory(share=make_share()))
 
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.notification_queue_otp(device=device)
+        queue.notification_queue_otp(device=device)
 
     body = sms_outbox[0].body
     for word in ("J.P.", "Peeters", "CT thorax", "Claes", "Sint-Jan", "lobe"):
@@ -366,7 +366,7 @@ def test_otp_needs_a_mobile_number():
     device.user.save()
 
     with pytest.raises(ValueError, match="mobile"):
-        notifications.notification_queue_otp(device=device)
+        queue.notification_queue_otp(device=device)
 
 
 def test_otp_through_twilio_posts_the_message_and_never_stores_or_logs_the_code(
@@ -379,7 +379,7 @@ def test_otp_through_twilio_posts_the_message_and_never_stores_or_logs_the_code(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        notification = notifications.notification_queue_otp(device=device)
+        notification = queue.notification_queue_otp(device=device)
 
     (request,) = twilio_http.requests
     assert request["method"] == "POST"
@@ -404,7 +404,7 @@ def test_otp_is_retried_on_a_twilio_server_error(
     device = OTPDeviceFactory(bucket=BucketFactory(share=make_share()))
 
     with django_capture_on_commit_callbacks(execute=True):
-        notification = notifications.notification_queue_otp(device=device)
+        notification = queue.notification_queue_otp(device=device)
 
     assert len(twilio_http.requests) == 3
     notification.refresh_from_db()
@@ -422,7 +422,7 @@ def test_otp_fails_at_once_on_a_twilio_client_error(
     device = OTPDeviceFactory(bucket=BucketFactory(share=make_share()))
 
     with django_capture_on_commit_callbacks(execute=True):
-        notification = notifications.notification_queue_otp(device=device)
+        notification = queue.notification_queue_otp(device=device)
 
     assert len(twilio_http.requests) == 1
     notification.refresh_from_db()
@@ -442,7 +442,7 @@ def test_a_locked_bucket_alerts_the_sending_department_admins(
     bucket = BucketFactory(share=share, recipient_user=UserFactory(last_name="Wouters"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.notification_queue_bucket_locked(bucket=bucket)
+        queue.notification_queue_bucket_locked(bucket=bucket)
 
     (message,) = mail.outbox
     assert message.to == ["admin@example.org"]

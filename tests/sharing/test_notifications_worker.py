@@ -10,9 +10,9 @@ import time
 import pytest
 from django.db import transaction
 
-from sharing import notifications
 from sharing.models import Notification, OTPDevice, hash_secret
-from sharing.tasks import send_notification
+from sharing.outbox import queue
+from sharing.outbox.tasks import send_notification
 from tests.factories import (
     BucketFactory,
     DepartmentFactory,
@@ -71,8 +71,8 @@ def test_a_shares_mails_arrive_one_per_recipient(celery_worker, smtp_server):
         group_bucket = BucketFactory(
             share=share, recipient_user=None, recipient_group=group
         )
-        created = notifications.notifications_queue_for_bucket(bucket=user_bucket)
-        created += notifications.notifications_queue_for_bucket(bucket=group_bucket)
+        created = queue.notifications_queue_for_bucket(bucket=user_bucket)
+        created += queue.notifications_queue_for_bucket(bucket=group_bucket)
 
     wait_until_done([n.pk for n in created])
     received = {m.rcpt_tos[0]: m for m in smtp_server.messages}
@@ -95,7 +95,7 @@ def test_a_shares_mails_arrive_one_per_recipient(celery_worker, smtp_server):
 def test_the_same_task_delivered_twice_sends_one_mail(celery_worker, smtp_server):
     with transaction.atomic():
         bucket = BucketFactory(share=make_share())
-        (notification,) = notifications.notifications_queue_for_bucket(bucket=bucket)
+        (notification,) = queue.notifications_queue_for_bucket(bucket=bucket)
         # A second delivery of the very same task (same id), as a broker may do.
         transaction.on_commit(
             lambda: send_notification.apply_async(
@@ -122,7 +122,7 @@ def test_a_transient_smtp_failure_is_retried_then_delivered(
     smtp_server.fail_next("421 Service not available, try again later")
     with transaction.atomic():
         bucket = BucketFactory(share=make_share())
-        (notification,) = notifications.notifications_queue_for_bucket(bucket=bucket)
+        (notification,) = queue.notifications_queue_for_bucket(bucket=bucket)
 
     wait_until_done([notification.pk])
     notification.refresh_from_db()
@@ -136,7 +136,7 @@ def test_a_permanent_smtp_failure_ends_failed(celery_worker, smtp_server):
     smtp_server.fail_next("550 No such mailbox")
     with transaction.atomic():
         bucket = BucketFactory(share=make_share())
-        (notification,) = notifications.notifications_queue_for_bucket(bucket=bucket)
+        (notification,) = queue.notifications_queue_for_bucket(bucket=bucket)
 
     wait_until_done([notification.pk])
     notification.refresh_from_db()
@@ -151,7 +151,7 @@ def test_a_rolled_back_transaction_sends_nothing(celery_worker, smtp_server):
         rolled_back = BucketFactory(
             share=make_share(), recipient_user=UserFactory(email="never@example.org")
         )
-        notifications.notifications_queue_for_bucket(bucket=rolled_back)
+        queue.notifications_queue_for_bucket(bucket=rolled_back)
         raise RuntimeError("the wizard failed")
     # A committed share queued afterwards: once its mail is in, the worker has
     # had every chance to send the rolled-back one.
@@ -159,7 +159,7 @@ def test_a_rolled_back_transaction_sends_nothing(celery_worker, smtp_server):
         bucket = BucketFactory(
             share=make_share(), recipient_user=UserFactory(email="after@example.org")
         )
-        (control,) = notifications.notifications_queue_for_bucket(bucket=bucket)
+        (control,) = queue.notifications_queue_for_bucket(bucket=bucket)
 
     wait_until_done([control.pk])
     assert [m.rcpt_tos for m in smtp_server.messages] == [["after@example.org"]]
@@ -175,7 +175,7 @@ def test_an_otp_sms_goes_through_twilio_with_the_code_nowhere_else(
         device = OTPDeviceFactory(
             bucket=BucketFactory(share=make_share(), recipient_user=recipient)
         )
-        notification = notifications.notification_queue_otp(device=device)
+        notification = queue.notification_queue_otp(device=device)
 
     wait_until_done([notification.pk])
     (request,) = twilio_http.requests

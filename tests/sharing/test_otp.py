@@ -6,8 +6,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from sharing.access.otp import SendStatus, VerifyStatus, otp_send, otp_verify
 from sharing.models import AuditEvent, Bucket, Notification, OTPDevice
-from sharing.otp import SendStatus, VerifyStatus, otp_send, otp_verify
 from tests.factories import UserFactory
 from tests.sharing.access_helpers import (  # noqa: F401
     eager_tasks,

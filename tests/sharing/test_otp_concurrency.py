@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connection
 
+from sharing.access.otp import VerifyStatus, otp_verify
 from sharing.models import AuditEvent, Bucket
-from sharing.otp import VerifyStatus, otp_verify
 from tests.sharing.access_helpers import (  # noqa: F401
     eager_tasks,
     fast_passwords,

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
+from demo.data import DEMO_PASSWORD
 from recipients.models import (
     SERVICE_DESK_GROUP,
     Department,
@@ -15,7 +16,6 @@ from recipients.models import (
     User,
     UserGroup,
 )
-from sharing.management.demo_data import DEMO_PASSWORD
 from sharing.models import Label
 from studies.models import Instance, Patient, Report, ReportRevision, Series, Study
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from sharing import policy
 from sharing.models import ACCESS_RANK, Access, Share
+from sharing.wizard import policy
 from tests.sharing.wizard_support import (
     MANAGEMENT,
     key,

@@ -6,8 +6,8 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
-from sharing import policy
 from sharing.models import Share
+from sharing.wizard import policy
 from tests.factories import UserFactory
 from tests.sharing.wizard_support import (
     key,

@@ -1,16 +1,13 @@
 """Status Forwarding: the sending department watches, unlocks and revokes its
 outgoing buckets; department admins export the access log."""
 
-import csv
 import datetime
-import json
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,26 +15,29 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from .access import pseudonym_for
-from .admin_services import (
-    BucketAlreadyRevoked,
-    BucketNotLocked,
-    bucket_revoke,
-    bucket_unlock,
-    can_administer_bucket,
-    can_revoke_bucket,
+from ..audit.export import audit_csv_response, audit_events_for_export
+from ..models import Pseudonym
+from .guard import (
+    SenderAction,
     departments_administered_by,
+    get_bucket_for_sender,
+    outgoing_buckets_visible_to,
+    sender_may,
 )
-from .models import AuditEvent
-from .status_selectors import (
+from .selectors import (
     MAIL_STATUS_CHOICES,
     BucketStatus,
     bucket_status,
     buckets_filter,
     buckets_with_status_columns,
     departments_visible_to,
-    outgoing_buckets_visible_to,
     senders_visible_to,
+)
+from .services import (
+    BucketAlreadyRevoked,
+    BucketNotLocked,
+    bucket_revoke,
+    bucket_unlock,
 )
 
 BUCKETS_PER_PAGE = 25
@@ -155,19 +155,26 @@ def status_forwarding(request):
     now = timezone.now()
     rows = []
     for bucket in page.object_list:
-        is_admin = request.user.is_service_desk or (
-            bucket.share.source_department_id in administered
-        )
         status = bucket_status(bucket, now=now)
+        may = {
+            action: sender_may(
+                user=request.user,
+                bucket=bucket,
+                action=action,
+                administered_ids=administered,
+            )
+            for action in (SenderAction.UNLOCK, SenderAction.REVOKE)
+        }
         rows.append(
             {
                 "bucket": bucket,
                 "share": bucket.share,
                 "studies": _study_rows(bucket, request.user, member_of),
                 "status": status,
-                "can_unlock": is_admin and status == BucketStatus.LOCKED,
-                "can_revoke": status != BucketStatus.REVOKED
-                and (is_admin or bucket.share.sender_id == request.user.pk),
+                "can_unlock": may[SenderAction.UNLOCK]
+                and status == BucketStatus.LOCKED,
+                "can_revoke": may[SenderAction.REVOKE]
+                and status != BucketStatus.REVOKED,
             }
         )
     query = request.GET.copy()
@@ -213,7 +220,9 @@ def _study_rows(bucket, user, member_of):
         if share.parent_bucket is None:
             patient = {"full_name": _("Anonymous"), "patient_id": ""}
         else:
-            pseudonym = pseudonym_for(bucket=share.parent_bucket, patient=study.patient)
+            pseudonym = Pseudonym.objects.for_patient(
+                bucket=share.parent_bucket, patient=study.patient
+            )
             patient = {
                 "full_name": pseudonym.full_name,
                 "patient_id": pseudonym.pseudo_patient_id,
@@ -228,18 +237,6 @@ def _study_rows(bucket, user, member_of):
     return rows
 
 
-def _visible_bucket(request, bucket_id):
-    bucket = (
-        outgoing_buckets_visible_to(user=request.user)
-        .select_related("share")
-        .filter(pk=bucket_id)
-        .first()
-    )
-    if bucket is None:
-        raise Http404
-    return bucket
-
-
 def _back(request):
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
@@ -249,119 +246,39 @@ def _back(request):
     return redirect("sharing:status_forwarding")
 
 
-@require_POST
-@login_required
-def status_unlock(request, bucket_id):
-    """Unlock a locked bucket (department admins of the sender, service desk)."""
-    bucket = _visible_bucket(request, bucket_id)
-    if not can_administer_bucket(user=request.user, bucket=bucket):
-        raise PermissionDenied
-    try:
-        bucket_unlock(bucket=bucket, by=request.user, request=request)
-    except BucketNotLocked:
-        messages.info(request, _("That bucket is not locked."))
-    else:
-        messages.success(
-            request,
-            _("Bucket unlocked for %(recipient)s.") % {"recipient": bucket.recipient},
-        )
-    return _back(request)
+# What each action does, and what it says when it is done or had nothing to do.
+_ACTIONS = {
+    SenderAction.UNLOCK: (
+        bucket_unlock,
+        BucketNotLocked,
+        gettext_lazy("Bucket unlocked for %(recipient)s."),
+        gettext_lazy("That bucket is not locked."),
+    ),
+    SenderAction.REVOKE: (
+        bucket_revoke,
+        BucketAlreadyRevoked,
+        gettext_lazy("Access revoked for %(recipient)s."),
+        gettext_lazy("That bucket was already revoked."),
+    ),
+}
 
 
 @require_POST
 @login_required
-def status_revoke(request, bucket_id):
-    """Revoke a bucket (department admins of the sender, the sender, service desk)."""
-    bucket = _visible_bucket(request, bucket_id)
-    if not can_revoke_bucket(user=request.user, bucket=bucket):
-        raise PermissionDenied
+def status_bucket_action(request, bucket_id, action):
+    """Unlock or revoke a bucket, as sharing.status.guard allows the user."""
+    action = SenderAction(action)
+    bucket = get_bucket_for_sender(
+        user=request.user, bucket_id=bucket_id, action=action
+    )
+    service, nothing_to_do, done, skipped = _ACTIONS[action]
     try:
-        bucket_revoke(bucket=bucket, by=request.user, request=request)
-    except BucketAlreadyRevoked:
-        messages.info(request, _("That bucket was already revoked."))
+        service(bucket=bucket, by=request.user, request=request)
+    except nothing_to_do:
+        messages.info(request, skipped)
     else:
-        messages.success(
-            request,
-            _("Access revoked for %(recipient)s.") % {"recipient": bucket.recipient},
-        )
+        messages.success(request, done % {"recipient": bucket.recipient})
     return _back(request)
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe_cell(value):
-    # A cell starting with = + - @ would run as a formula in a spreadsheet.
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-AUDIT_CSV_HEADER = [
-    "time_utc",
-    "action",
-    "actor",
-    "department",
-    "share",
-    "bucket",
-    "study_uids",
-    "ip_address",
-    "user_agent",
-    "details",
-]
-
-
-def audit_rows(events):
-    """Yield the CSV rows of the access-log export, header first."""
-    yield AUDIT_CSV_HEADER
-    for event in events.iterator(chunk_size=500):
-        yield [
-            _safe_cell(value)
-            for value in (
-                event.created_at.astimezone(datetime.UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"
-                ),
-                event.action,
-                event.actor.get_username() if event.actor else "",
-                event.department.code if event.department else "",
-                event.share_id or "",
-                event.bucket_id or "",
-                " ".join(event.study_uids or []),
-                event.ip_address or "",
-                event.user_agent,
-                json.dumps(event.details, sort_keys=True) if event.details else "",
-            )
-        ]
-
-
-def audit_events_for_export(*, department, date_from, date_to):
-    """Return a department's events from date_from to date_to inclusive (UTC days)."""
-    start = datetime.datetime.combine(date_from, datetime.time.min, tzinfo=datetime.UTC)
-    end = datetime.datetime.combine(
-        date_to + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC
-    )
-    return (
-        AuditEvent.objects.filter(
-            department=department, created_at__gte=start, created_at__lt=end
-        )
-        .select_related("actor", "department")
-        .order_by("created_at", "id")
-    )
-
-
-def audit_csv_response(*, events, filename):
-    """Stream events as a CSV download."""
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in audit_rows(events)),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @login_required

@@ -17,6 +17,16 @@ from django.db import transaction
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from demo.data import (
+    DEMO_PASSWORD,
+    DEPARTMENTS,
+    FAVORITES,
+    GROUPS,
+    LABELS,
+    PATIENTS,
+    STUDIES,
+    USERS,
+)
 from recipients.models import (
     SERVICE_DESK_GROUP,
     Department,
@@ -26,16 +36,6 @@ from recipients.models import (
     User,
     UserGroup,
     normalize_number,
-)
-from sharing.management.demo_data import (
-    DEMO_PASSWORD,
-    DEPARTMENTS,
-    FAVORITES,
-    GROUPS,
-    LABELS,
-    PATIENTS,
-    STUDIES,
-    USERS,
 )
 from sharing.models import Label
 from studies.dicom_import import import_dicom_paths

@@ -14,26 +14,22 @@ and a double-click on the right code must not lock the bucket.
 """
 
 import datetime
-import enum
 import hmac
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from .audit import audit_record
-from .models import AuditEvent, Bucket, Notification, OTPDevice, hash_secret
-from .notifications import notification_queue_bucket_locked, notification_queue_otp
+from ..audit.record import audit_record
+from ..models import AuditEvent, Bucket, Notification, OTPDevice, hash_secret
+from ..outbox.queue import notification_queue_bucket_locked, notification_queue_otp
 
-RESEND_COOLDOWN = datetime.timedelta(
-    seconds=getattr(settings, "OTP_RESEND_COOLDOWN_SECONDS", 60)
-)
-SENDS_PER_HOUR = getattr(settings, "OTP_SENDS_PER_HOUR", 5)
-CODE_LENGTH = 6
+# At most this many codes per bucket and user in any hour (the cool-down between
+# two is the device's, OTPDevice.COOLDOWN_SECONDS).
+SENDS_PER_HOUR = 5
 
 
-class SendStatus(enum.StrEnum):
+class SendStatus(models.TextChoices):
     SENT = "sent"
     COOLDOWN = "cooldown"
     HOURLY_CAP = "hourly_cap"
@@ -41,7 +37,7 @@ class SendStatus(enum.StrEnum):
     LOCKED = "locked"
 
 
-class VerifyStatus(enum.StrEnum):
+class VerifyStatus(models.TextChoices):
     OK = "ok"
     WRONG = "wrong"
     NO_CODE = "no_code"  # nothing pending: never sent, already used, or expired
@@ -81,7 +77,9 @@ def cooldown_until(device, *, now=None):
     """Return when the device may send again, or None when it may send now."""
     if device.last_generated_timestamp is None:
         return None
-    until = device.last_generated_timestamp + RESEND_COOLDOWN
+    until = device.last_generated_timestamp + datetime.timedelta(
+        seconds=device.get_cooldown_duration()
+    )
     return until if until > (now or timezone.now()) else None
 
 

@@ -6,29 +6,29 @@ created. The context a step depends on (the sender, the source department, the
 recipients, the bucket of a re-share) comes in through keyword arguments.
 """
 
-import datetime
 import re
 
 from django import forms
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from recipients.entries import entries_for_keys, parse_key
 from recipients.models import Language
+from recipients.selectors import directory_entry_for_key
 from studies.models import Study
 from studies.selectors import studies_visible_to
 
+from ..models import ACCESS_RANK, Access, Label, Share
 from . import policy
-from .models import ACCESS_RANK, Access, Label, Share
 
 DATE_INPUT_FORMAT = "%d/%m/%Y"
 REASON_MAX_LENGTH = 1000
 MESSAGE_MAX_LENGTH = Share._meta.get_field("message").max_length
+# Study ids as the pages write them; more digits overflow the database's integers.
+STUDY_ID_RE = re.compile(r"[0-9]{1,12}")
 
 
 def directory_entry(key):
     """Resolve a recipient key ("user:12") through the directory; None if unknown."""
-    from recipients.selectors import directory_entry_for_key
-
     if not isinstance(key, str) or len(key) > 64:
         return None
     return directory_entry_for_key(key=key)
@@ -37,17 +37,29 @@ def directory_entry(key):
 def directory_entries(keys):
     """Resolve many recipient keys in one go (a fixed number of queries): {key:
     entry}; malformed and unknown keys are left out."""
-    from recipients.entries import entries_for_keys, parse_key
-
     parsed = [parse_key(key) for key in keys if isinstance(key, str) and len(key) <= 64]
     entries = entries_for_keys([kind_pk for kind_pk in parsed if kind_pk is not None])
     return {entry.key: entry for entry in entries}
 
 
+class StudyChoiceField(forms.ModelMultipleChoiceField):
+    """Studies by id; an id that is no database integer is an invalid choice."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if not STUDY_ID_RE.fullmatch(str(pk)):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super()._check_values(value)
+
+
 class StudiesForm(forms.Form):
     """Step 1: one or more studies, all from one source department (rule 1)."""
 
-    studies = forms.ModelMultipleChoiceField(
+    studies = StudyChoiceField(
         label=_("Studies"),
         queryset=Study.objects.none(),
         widget=forms.MultipleHiddenInput,
@@ -85,7 +97,7 @@ class StudiesForm(forms.Form):
             raw = self.data.getlist(self.add_prefix("studies"))
         else:
             raw = self.initial.get("studies") or []
-        ids = [int(v) for v in raw if re.fullmatch(r"[0-9]{1,12}", str(v))][:500]
+        ids = [int(v) for v in raw if STUDY_ID_RE.fullmatch(str(v))][:500]
         return list(self.fields["studies"].queryset.filter(pk__in=ids))
 
 
@@ -432,7 +444,3 @@ class ParametersForm(forms.Form):
             cleaned["label"] = None
             cleaned["label_scope"] = ""
         return cleaned
-
-    def valid_until_display(self):
-        value = self.cleaned_data.get("valid_until")
-        return date_format(value, "d/m/Y") if isinstance(value, datetime.date) else ""

@@ -7,32 +7,23 @@ that allows further sharing) or `share_again` (the confirmation pop-up); each
 puts its context in the wizard's session storage and redirects to a step.
 """
 
-import re
-
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 from formtools.wizard.storage import get_storage
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
+from ..access.guard import bucket_view, check_reshare, get_bucket_for_reshare
+from ..models import Access, Pseudonym, SenderPreferences, Share
 from . import policy
-from .access import (
-    AccessRefused,
-    CodeRequired,
-    bucket_view,
-    get_bucket_for_request,
-    pseudonym_for,
-)
-from .forms import ParametersForm, RecipientFormSet, StudiesForm
-from .models import Access, SenderPreferences, Share
+from .forms import STUDY_ID_RE, ParametersForm, RecipientFormSet, StudiesForm
+from .info import share_info
 from .services import ShareRecipient, share_create
 
 STEP_STUDIES = "studies"
@@ -44,7 +35,6 @@ STEP_TITLES = {
     STEP_PARAMETERS: _("Parameters"),
 }
 MAX_PRESELECTED_STUDIES = 200
-STUDY_ID = re.compile(r"[0-9]{1,12}")
 
 
 class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
@@ -70,7 +60,9 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if not hasattr(self, "_parent_bucket"):
             bucket_id = self.storage.extra_data.get("parent_bucket_id")
             self._parent_bucket = (
-                None if bucket_id is None else reshare_bucket(self.request, bucket_id)
+                None
+                if bucket_id is None
+                else get_bucket_for_reshare(self.request, bucket_id)
             )
         return self._parent_bucket
 
@@ -196,9 +188,9 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 max_recipients=department.max_recipients if department else 0,
                 rows=[(row, _row_entry(row)) for row in form.forms],
                 empty_row=form.empty_form,
-                quick_search_url=_url_or_blank("recipients:quick_search"),
-                favorites_url=_url_or_blank("recipients:favorites_fragment"),
-                detailed_search_url=_url_or_blank("recipients:detailed_search"),
+                quick_search_url=reverse("recipients:quick_search"),
+                favorites_url=reverse("recipients:favorites_fragment"),
+                detailed_search_url=reverse("recipients:detailed_search"),
             )
         if step == STEP_PARAMETERS:
             department = self.source_department()
@@ -248,13 +240,6 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         return redirect("sharing:share_done", share_id=share.pk)
 
 
-def _url_or_blank(name):
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return ""
-
-
 def study_rows(studies, parent_bucket=None):
     """Return (study, patient name) rows; a re-sharer of anonymized data sees only
     the pseudonyms they were given."""
@@ -262,7 +247,10 @@ def study_rows(studies, parent_bucket=None):
     rows = []
     for study in studies:
         if hide:
-            name = pseudonym_for(bucket=parent_bucket, patient=study.patient).full_name
+            pseudonym = Pseudonym.objects.for_patient(
+                bucket=parent_bucket, patient=study.patient
+            )
+            name = pseudonym.full_name
         else:
             name = study.patient.full_name or study.patient.patient_id
         rows.append({"study": study, "patient_name": name})
@@ -305,32 +293,16 @@ def share_start(request):
     """Start the wizard with the overview's chosen studies (?studies=1&studies=2)."""
     study_ids = []
     for value in request.GET.getlist("studies")[:MAX_PRESELECTED_STUDIES]:
-        if STUDY_ID.fullmatch(value) and int(value) not in study_ids:
+        if STUDY_ID_RE.fullmatch(value) and int(value) not in study_ids:
             study_ids.append(int(value))
     return _start(request, study_ids=study_ids)
-
-
-def reshare_bucket(request, bucket_id):
-    """Return the bucket a recipient shares on, authorized as any bucket request is.
-
-    Refused (403) unless the bucket reaches this user, is valid, its SMS code was
-    entered in this session when it asks for one, and it allows further sharing.
-    """
-    try:
-        bucket = get_bucket_for_request(request, bucket_id)
-    except (AccessRefused, CodeRequired):
-        raise PermissionDenied("You may not share these studies.") from None
-    if not bucket.share.allow_further_sharing:
-        raise PermissionDenied("This share does not allow further sharing.")
-    return bucket
 
 
 @require_GET
 @bucket_view
 def reshare_start(request, bucket):
     """Start the wizard on a received bucket's studies; 403 without the permission."""
-    if not bucket.share.allow_further_sharing:
-        raise PermissionDenied("This share does not allow further sharing.")
+    check_reshare(bucket)
     study_ids = list(bucket.share.studies.values_list("pk", flat=True))
     return _start(request, study_ids=study_ids, parent_bucket=bucket)
 
@@ -352,40 +324,11 @@ def share_again(request, share_id):
     share = _own_share(request, share_id)
     parent_bucket = None
     if share.parent_bucket_id is not None:
-        parent_bucket = reshare_bucket(request, share.parent_bucket_id)
+        parent_bucket = get_bucket_for_reshare(request, share.parent_bucket_id)
     study_ids = list(share.studies.order_by("pk").values_list("pk", flat=True))
     return _start(
         request, study_ids=study_ids, parent_bucket=parent_bucket, step=STEP_RECIPIENTS
     )
-
-
-def share_info(share):
-    """Return what the confirmation shows: studies, recipients, parameters."""
-    hide_patient = share.anonymize or (
-        share.parent_bucket is not None and share.parent_bucket.share.anonymize
-    )
-    studies = list(share.studies.select_related("patient").order_by("study_date", "pk"))
-    buckets = list(
-        share.buckets.select_related(
-            "recipient_user", "recipient_group", "recipient_department"
-        ).order_by("pk")
-    )
-    options = [
-        label
-        for enabled, label in (
-            (share.urgent, gettext("Urgent")),
-            (share.anonymize, gettext("Anonymized")),
-            (share.allow_further_sharing, gettext("Further sharing allowed")),
-        )
-        if enabled
-    ]
-    return {
-        "share": share,
-        "studies": studies,
-        "hide_patient": hide_patient,
-        "buckets": buckets,
-        "options": options,
-    }
 
 
 @require_GET

@@ -10,7 +10,7 @@ import ipaddress
 
 from django.conf import settings
 
-from .models import AuditEvent
+from ..models import AuditEvent
 
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 # Keys that must never reach the log, whatever a caller passes in `details`.
@@ -29,7 +29,7 @@ def client_ip(request):
     if request is None:
         return None
     address = request.META.get("REMOTE_ADDR")
-    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    proxies = settings.TRUSTED_PROXY_COUNT
     if proxies > 0:
         forwarded = [
             part.strip()

@@ -1,21 +1,20 @@
 """Business actions on shares and buckets."""
 
 import datetime
-import importlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from recipients.models import Department, Favorite, User, UserGroup
+from recipients.entries import KINDS
+from recipients.models import Department, User, UserGroup
+from recipients.services import favorites_add_many
 from studies.models import Study
 
-from .audit import audit_record
-from .models import AuditEvent, Bucket, Label, Pseudonym, SenderPreferences, Share
-
-RECIPIENT_KINDS = ("user", "group", "department")
+from ..audit.record import audit_record
+from ..models import AuditEvent, Bucket, Label, Pseudonym, SenderPreferences, Share
+from ..outbox.queue import notifications_queue_for_bucket
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class ShareRecipient:
 
 
 def _bucket_for(*, share, recipient: ShareRecipient) -> Bucket:
-    if recipient.kind not in RECIPIENT_KINDS:
+    if recipient.kind not in KINDS:
         raise ValueError(f"Unknown recipient kind {recipient.kind!r}")
     bucket = Bucket(
         share=share, require_otp=recipient.require_otp, send_mail=recipient.send_mail
@@ -48,52 +47,6 @@ def _bucket_for(*, share, recipient: ShareRecipient) -> Bucket:
     bucket.set_link_secret()
     bucket.save()
     return bucket
-
-
-def _pseudonyms_create(*, bucket, studies):
-    patients = {study.patient_id: study.patient for study in studies}
-    for patient in patients.values():
-        Pseudonym.objects.create(
-            bucket=bucket,
-            patient=patient,
-            # A number carries no hint of the name (rule 12).
-            given_name=str(100000 + secrets.randbelow(900000)),
-            family_name="Anonymous",
-            pseudo_patient_id=f"ANON-{secrets.token_hex(8).upper()}",
-        )
-
-
-def _favorites_add(*, owner, recipients: Sequence[ShareRecipient]):
-    keys = [r.key for r in recipients if r.star]
-    if not keys:
-        return
-    try:
-        from recipients.services import favorites_add_many
-    except ImportError:
-        favorites_add_many = None
-    if favorites_add_many is not None:
-        favorites_add_many(owner=owner, keys=keys)
-        return
-    for recipient in recipients:
-        if recipient.star:
-            Favorite.objects.get_or_create(
-                owner=owner, **{recipient.kind: recipient.pk}
-            )
-
-
-def _notifications_queue(*, buckets):
-    """Hand each bucket to the notifications app, once it exists (the outbox seam)."""
-    try:
-        module = importlib.import_module("sharing.notifications")
-    except ModuleNotFoundError as error:
-        if error.name != "sharing.notifications":
-            raise
-        return
-    queue = getattr(module, "notifications_queue_for_bucket", None)
-    if queue is None:
-        return
-    for bucket in buckets:
-        queue(bucket=bucket)
 
 
 def share_create(
@@ -154,8 +107,12 @@ def share_create(
         share.studies.set(studies)
         buckets = [_bucket_for(share=share, recipient=r) for r in recipients]
         if anonymize:
-            for bucket in buckets:
-                _pseudonyms_create(bucket=bucket, studies=studies)
+            patients = {study.patient_id: study.patient for study in studies}
+            Pseudonym.objects.bulk_create(
+                Pseudonym.objects.build(bucket=bucket, patient=patient)
+                for bucket in buckets
+                for patient in patients.values()
+            )
         audit_record(
             action=AuditEvent.Action.SHARE_CREATED,
             actor=sender,
@@ -180,6 +137,9 @@ def share_create(
             user=sender,
             defaults={"require_otp": last.require_otp, "send_mail": last.send_mail},
         )
-        _favorites_add(owner=sender, recipients=recipients)
-        _notifications_queue(buckets=buckets)
+        starred = [r.key for r in recipients if r.star]
+        if starred:
+            favorites_add_many(owner=sender, keys=starred)
+        for bucket in buckets:
+            notifications_queue_for_bucket(bucket=bucket)
     return share

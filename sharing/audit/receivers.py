@@ -1,7 +1,7 @@
 """Receivers of other apps' signals; connected in SharingConfig.ready()."""
 
-from .audit import audit_record
-from .models import AuditEvent, Bucket
+from ..models import AuditEvent, Bucket
+from .record import audit_record
 
 
 def record_report_edited(sender, *, report, revision, user, context=None, **kwargs):

@@ -1,7 +1,7 @@
-"""Department administration: who may administer a bucket, unlock and revoke.
+"""What the sending side does to its buckets: unlock, revoke, retry a message.
 
-The Status Forwarding page, the Django admin actions and the recipient-access
-code all call these, so the rules are written once.
+Status Forwarding and the Django admin actions call these; who may do what is
+decided by sharing.status.guard, which these check again.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -9,10 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from recipients.models import Department, Membership
-
-from .audit import audit_record
-from .models import AuditEvent, Bucket, BucketUnlock, Notification
+from ..audit.record import audit_record
+from ..models import AuditEvent, Bucket, BucketUnlock, Notification
+from ..outbox.queue import notification_enqueue
+from .guard import SenderAction, sender_may
 
 
 class BucketNotLocked(Exception):
@@ -21,51 +21,6 @@ class BucketNotLocked(Exception):
 
 class BucketAlreadyRevoked(Exception):
     """The bucket was revoked before."""
-
-
-def is_service_desk(user):
-    """Return whether the user is the service desk (anonymous users are not)."""
-    return bool(user.is_authenticated and user.is_active and user.is_service_desk)
-
-
-def departments_administered_by(*, user):
-    """Return the departments whose outgoing shares the user administers."""
-    if not user.is_authenticated or not user.is_active:
-        return Department.objects.none()
-    if user.is_service_desk:
-        return Department.objects.all()
-    return Department.objects.filter(
-        memberships__user=user, memberships__is_admin=True
-    ).distinct()
-
-
-def is_department_admin(*, user, department_id):
-    """Return whether the user is an admin of the department (by id)."""
-    return Membership.objects.filter(
-        user=user, department_id=department_id, is_admin=True
-    ).exists()
-
-
-def can_administer_bucket(*, user, bucket):
-    """Return whether the user may unlock the bucket: service desk or a department
-    admin of the bucket's sending department."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_service_desk:
-        return True
-    return is_department_admin(
-        user=user, department_id=bucket.share.source_department_id
-    )
-
-
-def can_revoke_bucket(*, user, bucket):
-    """Return whether the user may revoke the bucket: its administrators or the
-    share's sender."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return bucket.share.sender_id == user.pk or can_administer_bucket(
-        user=user, bucket=bucket
-    )
 
 
 def _locked_bucket_row(bucket):
@@ -82,7 +37,7 @@ def bucket_unlock(*, bucket, by, request=None):
     Raises PermissionDenied when `by` may not administer the bucket and
     BucketNotLocked when it is not locked. Returns the BucketUnlock.
     """
-    if not can_administer_bucket(user=by, bucket=bucket):
+    if not sender_may(user=by, bucket=bucket, action=SenderAction.UNLOCK):
         raise PermissionDenied(_("You may not unlock this bucket."))
     with transaction.atomic():
         row = _locked_bucket_row(bucket)
@@ -114,7 +69,7 @@ def bucket_revoke(*, bucket, by, request=None):
     Raises PermissionDenied when `by` may not revoke it and BucketAlreadyRevoked
     when it was revoked before. Returns the bucket.
     """
-    if not can_revoke_bucket(user=by, bucket=bucket):
+    if not sender_may(user=by, bucket=bucket, action=SenderAction.REVOKE):
         raise PermissionDenied(_("You may not revoke this bucket."))
     with transaction.atomic():
         row = _locked_bucket_row(bucket)
@@ -159,18 +114,13 @@ def notification_retry(*, notification):
     The row goes back to pending only if it is still failed (a conditional
     update), and the task is queued after commit.
     """
-    from .tasks import send_notification
-
     with transaction.atomic():
         updated = Notification.objects.filter(
             pk=notification.pk, status=Notification.Status.FAILED
         ).update(status=Notification.Status.PENDING, error="")
         if not updated:
             return False
-        notification_id = notification.pk
-        transaction.on_commit(
-            lambda: send_notification.delay(notification_id=notification_id)
-        )
+        notification_enqueue(notification)
     notification.status = Notification.Status.PENDING
     notification.error = ""
     return True

@@ -2,39 +2,26 @@
 
 import zoneinfo
 
-from django.db.models import (
-    Exists,
-    OuterRef,
-    Prefetch,
-    Q,
-    Subquery,
-)
+from django.db import models
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from recipients.models import Department, User
 from studies.models import Study
 
-from .admin_services import departments_administered_by
-from .models import Bucket, BucketOpening, Notification
+from ..models import BucketOpening, Notification
+from .guard import outgoing_buckets_visible_to
 
 
-class BucketStatus:
+class BucketStatus(models.TextChoices):
     """The one status shown for a bucket, the first that applies in this order."""
 
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    LOCKED = "locked"
-    OPENED = "opened"
-    NOT_OPENED = "not_opened"
-
-    choices = [
-        (REVOKED, _("Revoked")),
-        (EXPIRED, _("Expired")),
-        (LOCKED, _("Locked")),
-        (OPENED, _("Opened")),
-        (NOT_OPENED, _("Not yet opened")),
-    ]
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
+    LOCKED = "locked", _("Locked")
+    OPENED = "opened", _("Opened")
+    NOT_OPENED = "not_opened", _("Not yet opened")
 
 
 MAIL_STATUS_CHOICES = [
@@ -49,20 +36,6 @@ def departments_visible_to(*, user):
     if user.is_service_desk:
         return Department.objects.all()
     return Department.objects.filter(memberships__user=user).distinct()
-
-
-def outgoing_buckets_visible_to(*, user):
-    """Return the buckets the user may see on Status Forwarding.
-
-    Members see what their departments sent; everyone sees what they sent
-    themselves; the service desk sees everything.
-    """
-    buckets = Bucket.objects.all()
-    if user.is_service_desk:
-        return buckets
-    return buckets.filter(
-        Q(share__source_department__memberships__user=user) | Q(share__sender=user)
-    ).distinct()
 
 
 def expired_q():
@@ -208,8 +181,3 @@ def senders_visible_to(*, user):
     return User.objects.filter(pk__in=buckets.values("share__sender")).order_by(
         "last_name", "first_name"
     )
-
-
-def departments_for_export(*, user):
-    """Return the departments whose access log the user may export."""
-    return departments_administered_by(user=user)

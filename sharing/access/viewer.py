@@ -1,18 +1,15 @@
-"""The study viewer as a recipient sees it: through one bucket, with its rights.
+"""The received study and its viewer: one study seen through one bucket.
 
 studies' viewer pieces (studies/viewer.py) do the work; this module decides
 what they may show. Every view authorizes the bucket through
-sharing.access.get_bucket_for_request (by way of `bucket_view` or
-`bucket_image_view`) on every request, then takes the study from the bucket's
-share and the series and instances from that study only, so an id of another
-share is a 404. An anonymized bucket shows the pseudonym and never the report.
+sharing.access.guard (`bucket_view`) on every request, then takes the study from
+the bucket's share and the series and instances from that study only, so an id
+of another share is a 404. An anonymized bucket shows the pseudonym and never
+the report.
 """
 
-import functools
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseForbidden
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,75 +19,34 @@ from studies import viewer
 from studies.deidentify import deidentification_salt
 from studies.download import study_download_response
 
-from .access import (
-    AccessRefused,
-    CodeRequired,
-    bucket_mark_opened,
+from ..audit.record import audit_record
+from ..models import ACCESS_RANK, Access, AuditEvent, Pseudonym
+from .guard import (
     bucket_view,
-    get_bucket_for_request,
     get_study_of_bucket,
-    otp_is_verified,
-    pseudonym_for,
-    refusal_response,
+    is_open_to,
+    may_reshare,
+    patient_shown,
 )
-from .access_views import received_study_context
-from .audit import audit_record
-from .models import ACCESS_RANK, Access, AuditEvent, BucketOpening
-from .selectors import valid_buckets_reaching
-
-
-def bucket_image_view(view):
-    """Decorate an image view of `(request, bucket, ...)` like `bucket_view`.
-
-    The same authorization on every request, but no `never_cache`: a frame may
-    stay in this user's browser cache (`Cache-Control: private`, `Vary: Cookie`,
-    set by studies.viewer), and a missing SMS code is a plain 403, not a
-    redirect an <img> cannot follow.
-    """
-
-    @functools.wraps(view)
-    @login_required
-    def wrapper(request, bucket_id, *args, **kwargs):
-        try:
-            bucket = get_bucket_for_request(request, bucket_id)
-        except AccessRefused as refused:
-            return refusal_response(request, refused)
-        except CodeRequired:
-            return HttpResponseForbidden(_("Enter the code from the SMS first."))
-        return view(request, bucket, *args, **kwargs)
-
-    return wrapper
-
-
-def _report_rank(request, bucket, study):
-    """Return the report access rank this request holds on a study via the bucket.
-
-    An anonymized bucket never opens the report. Otherwise rule 19: the broadest
-    access of the user's valid, non-anonymized buckets holding the study, counting
-    only those this session could open (no code asked, or its code entered).
-    """
-    if bucket.share.anonymize:
-        return None
-    rank = ACCESS_RANK[Access(bucket.share.access)]
-    for other in valid_buckets_reaching(user=request.user, study=study):
-        if other.pk == bucket.pk or other.share.anonymize:
-            continue
-        if other.require_otp and not otp_is_verified(request, other):
-            continue
-        rank = max(rank, ACCESS_RANK[Access(other.share.access)])
-    return rank
+from .selectors import access_label, report_rank
+from .services import bucket_mark_opened
 
 
 def bucket_permissions(request, *, bucket, study):
     """Return the ViewerContext of a study seen through an (authorized) bucket."""
     share = bucket.share
-    rank = _report_rank(request, bucket, study)
+    rank = report_rank(
+        bucket=bucket,
+        study=study,
+        user=request.user,
+        is_open=lambda other: is_open_to(request, other),
+    )
     return viewer.ViewerContext(
         can_read_report=rank is not None and rank >= ACCESS_RANK[Access.IMAGES_READ],
         can_write_report=rank is not None and rank >= ACCESS_RANK[Access.IMAGES_WRITE],
         can_download=True,
         pseudonym=(
-            pseudonym_for(bucket=bucket, patient=study.patient)
+            Pseudonym.objects.for_patient(bucket=bucket, patient=study.patient)
             if share.anonymize
             else None
         ),
@@ -117,6 +73,24 @@ def bucket_urls(bucket, study):
         report_edit=reverse("sharing:received_report", kwargs=ids),
         extra={"message": reverse("sharing:received_message", kwargs=ids)},
     )
+
+
+def received_study_context(*, bucket, study):
+    """Return the received-study page's context without the viewer."""
+    share = bucket.share
+    return {
+        "bucket": bucket,
+        "share": share,
+        "study": study,
+        "patient": patient_shown(bucket, study.patient),
+        "access_label": access_label(share),
+        "reshare_url": (
+            reverse("sharing:reshare_start", kwargs={"bucket_id": bucket.pk})
+            if may_reshare(bucket)
+            else None
+        ),
+        "study_count": share.studies.count(),
+    }
 
 
 def render_received_study(request, *, bucket, study, series=None, show_message=False):
@@ -147,13 +121,12 @@ def _audit_report_shown(request, *, bucket, study, view):
         )
 
 
-def _mark_opened_once(request, bucket, study):
-    # A series page reached directly (a bookmark) also counts as opening the study;
-    # the study page records every opening itself.
-    if not BucketOpening.objects.filter(bucket=bucket, user=request.user).exists():
-        bucket_mark_opened(
-            bucket=bucket, user=request.user, study=study, request=request
-        )
+@bucket_view
+def received_study(request, bucket, study_id):
+    """Show a received study: exam header, series, the sender's message, viewer."""
+    study = get_study_of_bucket(bucket, study_id)
+    bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
+    return render_received_study(request, bucket=bucket, study=study)
 
 
 @bucket_view
@@ -161,7 +134,9 @@ def received_series(request, bucket, study_id, series_id):
     """Show a received study with one of its series in the viewer."""
     study = get_study_of_bucket(bucket, study_id)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    _mark_opened_once(request, bucket, study)
+    bucket_mark_opened(
+        bucket=bucket, user=request.user, study=study, request=request, first_only=True
+    )
     return render_received_study(request, bucket=bucket, study=study, series=series)
 
 
@@ -171,18 +146,20 @@ def received_message(request, bucket, study_id):
     study = get_study_of_bucket(bucket, study_id)
     if not bucket.share.message:
         raise Http404("This share has no message.")
-    _mark_opened_once(request, bucket, study)
+    bucket_mark_opened(
+        bucket=bucket, user=request.user, study=study, request=request, first_only=True
+    )
     return render_received_study(request, bucket=bucket, study=study, show_message=True)
 
 
-@bucket_image_view
+@bucket_view(image=True)
 def received_thumbnail(request, bucket, study_id, series_id):
     study = get_study_of_bucket(bucket, study_id)
     series = viewer.series_for_study(study=study, series_id=series_id)
     return viewer.thumbnail_response(request, series)
 
 
-@bucket_image_view
+@bucket_view(image=True)
 def received_frame(request, bucket, study_id, instance_id, frame, fmt):
     study = get_study_of_bucket(bucket, study_id)
     instance = viewer.instance_for_study(study=study, instance_id=instance_id)

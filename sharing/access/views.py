@@ -1,7 +1,8 @@
-"""What a recipient sees: the e-mail link, the SMS code page, the received study,
-and the "Shared with me" tab of the overview.
+"""What a recipient sees first: the e-mail link, the SMS code page, a bucket's
+list of studies, and the "Shared with me" tab of the overview.
 
-Every page that shows something of a bucket is authorized by sharing.access.
+Every page that shows something of a bucket is authorized by sharing.access.guard;
+the received study and its viewer are in sharing.access.viewer.
 """
 
 import re
@@ -12,29 +13,25 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from studies.selectors import series_of_study
-
-from .access import (
+from ..models import Bucket, hash_secret
+from .guard import (
     AccessRefused,
+    Refusal,
     audit_refusal,
-    bucket_mark_opened,
     bucket_view,
-    buckets_received_by,
     get_bucket_for_request,
-    get_study_of_bucket,
-    otp_is_verified,
+    is_open_to,
     otp_mark_verified,
-    pseudonym_for,
+    patient_shown,
     refusal_response,
 )
-from .models import Access, Bucket, hash_secret
 from .otp import (
     SendStatus,
     VerifyStatus,
@@ -44,6 +41,7 @@ from .otp import (
     otp_send,
     otp_verify,
 )
+from .selectors import access_label, buckets_received_by
 
 # Link tokens are 43 URL-safe base64 characters (256 bits); anything else is noise.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
@@ -69,7 +67,7 @@ def bucket_link(request, token):
     if TOKEN_RE.match(token):
         bucket = Bucket.objects.filter(token_hash=hash_secret(token)).first()
     if bucket is None:
-        audit_refusal(request, "invalid_link")
+        audit_refusal(request, Refusal.INVALID_LINK)
         return _no_referrer(redirect("sharing:bucket_link_invalid"))
     target = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
     if not request.user.is_authenticated:
@@ -145,7 +143,7 @@ def bucket_code(request, bucket_id):
     except AccessRefused as refused:
         return refusal_response(request, refused)
     received_url = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
-    if not bucket.require_otp or otp_is_verified(request, bucket):
+    if is_open_to(request, bucket):
         return redirect(received_url)
 
     user = request.user
@@ -215,43 +213,6 @@ def bucket_code(request, bucket_id):
     )
 
 
-def _reshare_url(bucket):
-    if not bucket.share.allow_further_sharing:
-        return None
-    try:
-        return reverse("sharing:reshare_start", kwargs={"bucket_id": bucket.pk})
-    except NoReverseMatch:  # the wizard's re-share step is not wired in
-        return None
-
-
-def _patient_view(bucket, patient):
-    """Return what the recipient may see of the patient (a pseudonym if anonymized)."""
-    if bucket.share.anonymize:
-        pseudonym = pseudonym_for(bucket=bucket, patient=patient)
-        return {
-            "family_name": pseudonym.family_name,
-            "given_name": pseudonym.given_name,
-            "patient_id": pseudonym.pseudo_patient_id,
-            "birth_date": None,
-            "sex": "",
-            "anonymized": True,
-        }
-    return {
-        "family_name": patient.family_name,
-        "given_name": patient.given_name,
-        "patient_id": patient.patient_id,
-        "birth_date": patient.birth_date,
-        "sex": patient.sex,
-        "anonymized": False,
-    }
-
-
-def _access_label(share):
-    if share.anonymize:
-        return _("Images only (anonymized: the report is not available)")
-    return Access(share.access).label
-
-
 @bucket_view
 def received(request, bucket):
     """Open a bucket: its one study directly, or the list of its studies."""
@@ -263,7 +224,7 @@ def received(request, bucket):
             "sharing:received_study", bucket_id=bucket.pk, study_id=studies[0].pk
         )
     rows = [
-        {"study": study, "patient": _patient_view(bucket, study.patient)}
+        {"study": study, "patient": patient_shown(bucket, study.patient)}
         for study in studies
     ]
     return render(
@@ -273,35 +234,9 @@ def received(request, bucket):
     )
 
 
-def received_study_context(*, bucket, study):
-    """Return the received-study page's context without the viewer."""
-    share = bucket.share
-    return {
-        "bucket": bucket,
-        "share": share,
-        "study": study,
-        "patient": _patient_view(bucket, study.patient),
-        "series_list": series_of_study(study=study),
-        "access_label": _access_label(share),
-        "reshare_url": _reshare_url(bucket),
-        "study_count": share.studies.count(),
-    }
-
-
-@bucket_view
-def received_study(request, bucket, study_id):
-    """Show a received study: exam header, series, the sender's message, viewer."""
-    # The viewer (sharing/viewer_views.py) builds on this module's context.
-    from .viewer_views import render_received_study
-
-    study = get_study_of_bucket(bucket, study_id)
-    bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
-    return render_received_study(request, bucket=bucket, study=study)
-
-
 def _patient_in_row(request, bucket, patient):
-    shown = _patient_name_in_row(bucket, patient)
-    if bucket.require_otp and not otp_is_verified(request, bucket):
+    shown = patient_shown(bucket, patient, in_list=True)
+    if not is_open_to(request, bucket):
         # Until the SMS code is entered, the list shows what the e-mail shows.
         initials = "".join(
             f"{name[0]}."
@@ -310,23 +245,6 @@ def _patient_in_row(request, bucket, patient):
         )
         shown = {**shown, "family_name": initials, "given_name": ""}
     return shown
-
-
-def _patient_name_in_row(bucket, patient):
-    if not bucket.share.anonymize:
-        return {
-            "family_name": patient.family_name,
-            "given_name": patient.given_name,
-            "anonymized": False,
-        }
-    for pseudonym in bucket.pseudonyms.all():
-        if pseudonym.patient_id == patient.pk:
-            return {
-                "family_name": pseudonym.family_name,
-                "given_name": pseudonym.given_name,
-                "anonymized": True,
-            }
-    return {"family_name": "Anonymous", "given_name": "", "anonymized": True}
 
 
 @login_required
@@ -344,7 +262,7 @@ def shared_with_me(request):
                     "study": study,
                     "patient": _patient_in_row(request, bucket, study.patient),
                     "opened": opened,
-                    "access_label": _access_label(share),
+                    "access_label": access_label(share),
                     "locked": bucket.is_locked,
                 }
             )

@@ -1,11 +1,11 @@
-"""Celery tasks of the sharing app: thin wrappers around sharing.notifications."""
+"""The outbox's Celery task: a thin wrapper around sharing.outbox.delivery."""
 
 import logging
 
 from celery import shared_task
 from django.conf import settings
 
-from . import notifications
+from . import delivery
 
 logger = logging.getLogger(__name__)
 
@@ -19,21 +19,21 @@ logger = logging.getLogger(__name__)
 )
 def send_notification(self, notification_id):
     """Send one queued notification once; retry transient errors with backoff."""
-    notification = notifications.notification_claim(notification_id=notification_id)
+    notification = delivery.notification_claim(notification_id=notification_id)
     if notification is None:
         # Already sent, being sent, failed for good, or rolled back: nothing to do.
         return "skipped"
     try:
-        notifications.notification_send(notification=notification)
-    except notifications.TransientDeliveryError as exc:
+        delivery.notification_send(notification=notification)
+    except delivery.TransientDeliveryError as exc:
         if self.request.retries >= settings.NOTIFICATION_MAX_RETRIES:
-            notifications.notification_mark_failed(
+            delivery.notification_mark_failed(
                 notification=notification,
                 error=f"Gave up after {notification.attempts} attempts: {exc}",
             )
             return "failed"
-        notifications.notification_release(notification=notification, error=str(exc))
-        countdown = notifications.retry_delay(self.request.retries)
+        delivery.notification_release(notification=notification, error=str(exc))
+        countdown = delivery.retry_delay(self.request.retries)
         logger.info(
             "Notification %s: transient error, retry in %.1f s",
             notification_id,
@@ -42,14 +42,12 @@ def send_notification(self, notification_id):
         raise self.retry(
             countdown=countdown, max_retries=settings.NOTIFICATION_MAX_RETRIES
         ) from None
-    except notifications.PermanentDeliveryError as exc:
-        notifications.notification_mark_failed(
-            notification=notification, error=str(exc)
-        )
+    except delivery.PermanentDeliveryError as exc:
+        delivery.notification_mark_failed(notification=notification, error=str(exc))
         return "failed"
     except Exception as exc:
         logger.exception("Notification %s could not be sent", notification_id)
-        notifications.notification_mark_failed(
+        delivery.notification_mark_failed(
             notification=notification, error=f"{type(exc).__name__}: {exc}"
         )
         return "failed"

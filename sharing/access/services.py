@@ -1,0 +1,25 @@
+"""What a recipient's visit changes: the bucket's first opening, audited."""
+
+from ..audit.record import audit_record
+from ..models import AuditEvent, BucketOpening
+
+
+def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
+    """Record that the user opened a study of the bucket; audit it.
+
+    The first opening of the bucket by this user is kept (the "Message" label
+    turns green) and True is returned; later ones return False. With
+    `first_only`, a later opening is not audited again (a series page reached
+    from a bookmark counts as opening the study; the study page audits each).
+    """
+    _opening, created = BucketOpening.objects.get_or_create(bucket=bucket, user=user)
+    if created or not first_only:
+        audit_record(
+            action=AuditEvent.Action.BUCKET_OPENED,
+            request=request,
+            actor=user,
+            bucket=bucket,
+            studies=[study],
+            details={"first": created},
+        )
+    return created
