@@ -190,7 +190,7 @@ def frame_render(*, instance, frame=0, window=None, fmt="png"):
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown format {fmt!r}")
-    if frame < 0 or frame >= max(instance.number_of_frames or 1, 1):
+    if frame < 0 or frame >= instance.frame_count:
         raise FrameOutOfRange(frame)
 
     def render():
@@ -217,7 +217,7 @@ def frame_render(*, instance, frame=0, window=None, fmt="png"):
 
 def thumbnail_render(*, instance, size=THUMBNAIL_SIZE, fmt="png"):
     """Return a small image of an instance's middle frame (cached on disk)."""
-    frame = max(instance.number_of_frames or 1, 1) // 2
+    frame = instance.frame_count // 2
 
     def render():
         try:
