@@ -28,11 +28,15 @@ class FoldedNameModel(models.Model):
 
     def save(self, *args, **kwargs):
         """Fold the name into search_name, also when update_fields names only name."""
-        self.search_name = fold(self.name)
+        self.refresh_search_fields()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = {*update_fields, "search_name"}
         super().save(*args, **kwargs)
+
+    def refresh_search_fields(self):
+        """Recompute the folded name the directory search compares."""
+        self.search_name = fold(self.name)
 
 
 class Department(FoldedNameModel):
