@@ -38,7 +38,7 @@ class _Instance:
     def __init__(self, path, uid):
         self.pk = uid
         self.sop_instance_uid = uid
-        self.number_of_frames = 1
+        self.frame_count = 1
         self.file = _File(path)
 
 

@@ -17,7 +17,29 @@ class Language(models.TextChoices):
     DE = "de", "Deutsch"
 
 
-class Department(models.Model):
+class FoldedNameModel(models.Model):
+    """A model with a name the directory search finds through search_name."""
+
+    # fold(name): what the directory search compares (see recipients.folding).
+    search_name = models.CharField(max_length=200, editable=False, default="")
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        """Fold the name into search_name, also when update_fields names only name."""
+        self.refresh_search_fields()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
+
+    def refresh_search_fields(self):
+        """Recompute the folded name the directory search compares."""
+        self.search_name = fold(self.name)
+
+
+class Department(FoldedNameModel):
     """A radiology department or any organisation unit that sends or receives."""
 
     name = models.CharField(_("name"), max_length=200)
@@ -48,8 +70,6 @@ class Department(models.Model):
         default=True,
         help_text=_("Shown to senders in search."),
     )
-    # fold(name): what the directory search compares (see recipients.folding).
-    search_name = models.CharField(max_length=200, editable=False, default="")
 
     class Meta:
         ordering = ["name"]
@@ -58,13 +78,6 @@ class Department(models.Model):
 
     def __str__(self):
         return self.name
-
-    def save(self, *args, **kwargs):
-        self.search_name = fold(self.name)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "name" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "search_name"}
-        super().save(*args, **kwargs)
 
 
 class User(AbstractUser):
@@ -246,7 +259,7 @@ def normalize_number(value):
     return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
-class UserGroup(models.Model):
+class UserGroup(FoldedNameModel):
     """A named group of users, such as a practice or a team."""
 
     name = models.CharField(_("name"), max_length=200)
@@ -256,8 +269,6 @@ class UserGroup(models.Model):
     members = models.ManyToManyField(
         User, related_name="user_groups", blank=True, verbose_name=_("members")
     )
-    # fold(name): what the directory search compares (see recipients.folding).
-    search_name = models.CharField(max_length=200, editable=False, default="")
 
     class Meta:
         ordering = ["name"]
@@ -266,13 +277,6 @@ class UserGroup(models.Model):
 
     def __str__(self):
         return self.name
-
-    def save(self, *args, **kwargs):
-        self.search_name = fold(self.name)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "name" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "search_name"}
-        super().save(*args, **kwargs)
 
 
 class Favorite(models.Model):

@@ -82,7 +82,7 @@ def favorites(request):
 @require_GET
 def favorites_fragment(request):
     """The sender's favorites as an HTML fragment (for the wizard)."""
-    return _favorites_fragment(request)
+    return _favorites_fragment(request, mode=_mode(request, "pick"))
 
 
 def _favorites_context(request, **extra):
@@ -94,11 +94,9 @@ def _favorites_context(request, **extra):
     }
 
 
-def _favorites_fragment(request):
+def _favorites_fragment(request, *, mode):
     return render(
-        request,
-        "recipients/_favorites.html",
-        _favorites_context(request, mode=_mode(request, "pick")),
+        request, "recipients/_favorites.html", _favorites_context(request, mode=mode)
     )
 
 
@@ -116,7 +114,8 @@ def favorite_add(request):
         messages.error(request, _("This recipient cannot be found."))
         return redirect("recipients:favorites")
     if _is_htmx(request):
-        return _favorites_fragment_for_page(request)
+        # The favorites page swaps its list for this one.
+        return _favorites_fragment(request, mode="manage")
     if added:
         messages.success(request, _("Added to your favorites."))
     else:
@@ -130,15 +129,7 @@ def favorite_remove(request):
     """Remove the posted key from the sender's favorites."""
     services.favorite_remove(owner=request.user, key=request.POST.get("key", ""))
     if _is_htmx(request):
-        return _favorites_fragment_for_page(request)
+        # The favorites page swaps its list for this one.
+        return _favorites_fragment(request, mode="manage")
     messages.success(request, _("Removed from your favorites."))
     return redirect("recipients:favorites")
-
-
-def _favorites_fragment_for_page(request):
-    # The favorites page swaps its list for this one after an add or remove.
-    return render(
-        request,
-        "recipients/_favorites.html",
-        _favorites_context(request, mode="manage"),
-    )

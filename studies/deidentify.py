@@ -12,10 +12,7 @@ referenced UIDs consistent across its files.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from django.conf import settings
+from django.utils.crypto import salted_hmac
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -218,9 +215,7 @@ _KEEP_UID_TAGS = {
 
 def deidentification_salt(scope):
     """Return a secret salt for one scope (e.g. ``f"bucket:{bucket.pk}"``)."""
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"deidentify|{scope}".encode(), hashlib.sha256
-    ).hexdigest()
+    return salted_hmac("studies.deidentify", scope, algorithm="sha256").hexdigest()
 
 
 class Deidentifier:

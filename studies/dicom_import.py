@@ -27,6 +27,7 @@ from pydicom.valuerep import PersonName
 
 from recipients.models import Department
 
+from .frame_reader import PIXEL_DATA_TAGS
 from .models import Instance, Patient, Series, Study
 
 # Headers are read in one pass; values larger than this stay on disk (deferred).
@@ -34,7 +35,6 @@ DEFER_SIZE = 16 * 1024
 # Files whose headers are read and whose existing rows are fetched together.
 CHUNK_SIZE = 200
 UNDEFINED_LENGTH = 0xFFFFFFFF
-PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 

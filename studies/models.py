@@ -128,6 +128,11 @@ class Instance(models.Model):
     def __str__(self):
         return self.sop_instance_uid
 
+    @property
+    def frame_count(self):
+        """Return the number of frames; a file that says none has one."""
+        return max(self.number_of_frames or 1, 1)
+
 
 class Report(models.Model):
     """The radiology report of a study; every change is kept as a revision."""

@@ -5,7 +5,8 @@ The pipeline follows PS3.3 C.11: decode one frame, apply the modality LUT
 invert MONOCHROME1, convert YBR and palette colour to RGB, and scale to 8 bits.
 Rendered bytes are cached on disk keyed by (SOP instance UID, frame, window,
 format), so a second view reads a file and never touches pydicom. A file that
-cannot be decoded gives a placeholder image, never an exception.
+cannot be decoded gives a placeholder image, never an exception. Plain
+uncompressed files are read by studies/frame_reader.py instead of pydicom.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import io
 import logging
 import os
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,21 @@ import numpy as np
 from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
+
+from .frame_reader import (
+    CENTER,
+    FRAMES,
+    INTERCEPT,
+    MODALITY_LUT_SEQUENCE,
+    PHOTOMETRIC,
+    PIXEL_DATA_TAGS,
+    SLOPE,
+    VOI_LUT_SEQUENCE,
+    WIDTH,
+    native_frame,
+    peek,
+    plain_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +57,6 @@ PRESETS = {
 THUMBNAIL_SIZE = 128
 PLACEHOLDER_SIZE = (512, 384)
 SMALL_IMAGE_PIXELS = 96 * 96
-
-_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
 
 class RenderError(Exception):
@@ -102,6 +115,14 @@ def _cache_key(*, sop_instance_uid, frame, window_key, fmt):
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _etag(key):
+    return f'"{key[:32]}"'
+
+
+def _window_key(window):
+    return window.key if window else "auto"
+
+
 def _cache_path(key, fmt):
     return Path(settings.RENDER_CACHE_DIR, key[:2], f"{key}.{fmt}")
 
@@ -131,76 +152,91 @@ def _cache_write(path, content):
         logger.warning("render cache: cannot write %s", path, exc_info=True)
 
 
+def _cached_render(*, sop_instance_uid, frame, window_key, fmt, render):
+    """Return the cached image, or the one render() encodes, then cache it.
+
+    render() returns the image bytes, or None when the file cannot be rendered:
+    then the result is None and nothing is cached, so a later decoder helps.
+    """
+    key = _cache_key(
+        sop_instance_uid=sop_instance_uid, frame=frame, window_key=window_key, fmt=fmt
+    )
+    path = _cache_path(key, fmt)
+    content = _cache_read(path)
+    if content is None:
+        content = render()
+        if content is None:
+            return None
+        _cache_write(path, content)
+    return RenderedImage(content, CONTENT_TYPES[fmt], _etag(key))
+
+
 def frame_etag(*, sop_instance_uid, frame, window=None, fmt="png"):
     """Return the ETag of a frame render without rendering it."""
     key = _cache_key(
         sop_instance_uid=sop_instance_uid,
         frame=frame,
-        window_key=window.key if window else "auto",
+        window_key=_window_key(window),
         fmt=fmt,
     )
-    return f'"{key[:32]}"'
+    return _etag(key)
 
 
 def frame_render(*, instance, frame=0, window=None, fmt="png"):
     """Return one frame of an Instance as image bytes (cached on disk).
 
     Raises FrameOutOfRange for a frame the instance does not have; any other
-    failure gives the placeholder image (not cached, so a later decoder helps).
+    failure gives the placeholder image.
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown format {fmt!r}")
-    if frame < 0 or frame >= max(instance.number_of_frames or 1, 1):
+    if frame < 0 or frame >= instance.frame_count:
         raise FrameOutOfRange(frame)
-    key = _cache_key(
+
+    def render():
+        try:
+            data = _instance_bytes(instance)
+            return encode(frame_pixels(data, frame=frame, window=window), fmt=fmt)
+        except FrameOutOfRange:
+            raise
+        except Exception:
+            logger.warning(
+                "cannot render instance %s frame %s", instance.pk, frame, exc_info=True
+            )
+            return None
+
+    rendered = _cached_render(
         sop_instance_uid=instance.sop_instance_uid,
         frame=frame,
-        window_key=window.key if window else "auto",
+        window_key=_window_key(window),
         fmt=fmt,
+        render=render,
     )
-    etag = f'"{key[:32]}"'
-    path = _cache_path(key, fmt)
-    content = _cache_read(path)
-    if content is not None:
-        return RenderedImage(content, CONTENT_TYPES[fmt], etag)
-    try:
-        pixels = frame_pixels(_instance_bytes(instance), frame=frame, window=window)
-        content = encode(pixels, fmt=fmt)
-    except FrameOutOfRange:
-        raise
-    except Exception:
-        logger.warning(
-            "cannot render instance %s frame %s", instance.pk, frame, exc_info=True
-        )
-        return placeholder_image(fmt=fmt)
-    _cache_write(path, content)
-    return RenderedImage(content, CONTENT_TYPES[fmt], etag)
+    return rendered or placeholder_image(fmt=fmt)
 
 
 def thumbnail_render(*, instance, size=THUMBNAIL_SIZE, fmt="png"):
     """Return a small image of an instance's middle frame (cached on disk)."""
-    frame = max(instance.number_of_frames or 1, 1) // 2
-    key = _cache_key(
+    frame = instance.frame_count // 2
+
+    def render():
+        try:
+            pixels = frame_pixels(_instance_bytes(instance), frame=frame)
+            image = Image.fromarray(pixels)
+            image.thumbnail((size, size), Image.Resampling.BILINEAR)
+            return encode(np.asarray(image), fmt=fmt)
+        except Exception:
+            logger.warning("cannot render thumbnail of %s", instance.pk, exc_info=True)
+            return None
+
+    rendered = _cached_render(
         sop_instance_uid=instance.sop_instance_uid,
         frame=frame,
         window_key=f"thumb{size}",
         fmt=fmt,
+        render=render,
     )
-    etag = f'"{key[:32]}"'
-    path = _cache_path(key, fmt)
-    content = _cache_read(path)
-    if content is not None:
-        return RenderedImage(content, CONTENT_TYPES[fmt], etag)
-    try:
-        pixels = frame_pixels(_instance_bytes(instance), frame=frame)
-        image = Image.fromarray(pixels)
-        image.thumbnail((size, size), Image.Resampling.BILINEAR)
-        content = encode(np.asarray(image), fmt=fmt)
-    except Exception:
-        logger.warning("cannot render thumbnail of %s", instance.pk, exc_info=True)
-        return placeholder_image(size=(size, size), fmt=fmt)
-    _cache_write(path, content)
-    return RenderedImage(content, CONTENT_TYPES[fmt], etag)
+    return rendered or placeholder_image(size=(size, size), fmt=fmt)
 
 
 def _instance_bytes(instance):
@@ -233,46 +269,6 @@ def dataset_read(data):
     return ds
 
 
-# Tags read on every render, peeked at without pydicom's value conversion
-# (which costs more than the rest of a small frame's render).
-_ROWS, _COLUMNS, _SAMPLES = 0x00280010, 0x00280011, 0x00280002
-_ALLOCATED, _STORED, _SIGNED = 0x00280100, 0x00280101, 0x00280103
-_FRAMES, _PHOTOMETRIC = 0x00280008, 0x00280004
-_SLOPE, _INTERCEPT = 0x00281053, 0x00281052
-_CENTER, _WIDTH = 0x00281050, 0x00281051
-_PIXEL_DATA = 0x7FE00010
-_PIXEL_TAGS = (_PIXEL_DATA, 0x7FE00008, 0x7FE00009)
-
-
-def _peek(ds, tag, kind):
-    """Return the first value of a top-level element: int (US), float (IS/DS)
-    or str (CS); None when absent or unreadable."""
-    elem = ds.get_item(tag)
-    if elem is None:
-        return None
-    value = elem.value
-    try:
-        if isinstance(value, bytes):
-            if kind == "US":
-                if len(value) < 2:
-                    return None
-                little = ds.original_encoding[1] is not False
-                return int.from_bytes(value[:2], "little" if little else "big")
-            text = value.decode("latin-1").strip(" \x00")
-            if kind == "CS":
-                return text
-            first = text.split("\\")[0].strip()
-            return float(first) if first else None
-        if kind == "CS":
-            return str(value).strip()
-        number = _first_number(value)
-        if number is None:
-            return None
-        return int(number) if kind == "US" else number
-    except (TypeError, ValueError, UnicodeDecodeError):
-        return None
-
-
 def frame_pixels(data, *, frame=0, window=None):
     """Return one frame as a uint8 array, (rows, cols) or (rows, cols, 3)."""
     if isinstance(data, bytes | bytearray):
@@ -282,12 +278,12 @@ def frame_pixels(data, *, frame=0, window=None):
         ds = dataset_read(data)
     else:
         ds = data
-    frames = int(_peek(ds, _FRAMES, "IS") or 1)
+    frames = int(peek(ds, FRAMES, "IS") or 1)
     if frame < 0 or frame >= frames:
         raise FrameOutOfRange(frame)
-    if not any(ds.get_item(tag) is not None for tag in _PIXEL_TAGS):
+    if not any(ds.get_item(tag) is not None for tag in PIXEL_DATA_TAGS):
         raise RenderError("no pixel data")
-    photometric = _peek(ds, _PHOTOMETRIC, "CS") or "MONOCHROME2"
+    photometric = peek(ds, PHOTOMETRIC, "CS") or "MONOCHROME2"
     arr = _decode(ds, frame=frame if frames > 1 else None)
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
@@ -297,178 +293,31 @@ def frame_pixels(data, *, frame=0, window=None):
         # Colour: the decoders already turned YBR_FULL/_422/RCT/ICT into RGB.
         return _to_uint8_color(arr)
     values = _modality(arr, ds)
-    out = _voi(values, ds, window)
-    if photometric == "MONOCHROME1":
-        out = 255 - out
-    return out
-
-
-# -- a fast path for plain files ----------------------------------------------
-#
-# pydicom's parser costs ~5 us per element, more than windowing and encoding a
-# small CT or MR frame. Uncompressed little-endian monochrome files (most CT and
-# MR) are read here with struct: only the element headers are walked, and only
-# the dozen values the render needs are decoded. Anything else (compressed,
-# colour, LUT sequences, odd bit depths, surprises) returns None and takes the
-# pydicom path; tests check both paths give the same pixels.
-
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR"}
-_LONG_VRS |= {b"UT", b"SV", b"UV"}
-_UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_FAST_WANTED = {
-    _ROWS: "US",
-    _COLUMNS: "US",
-    _SAMPLES: "US",
-    _ALLOCATED: "US",
-    _STORED: "US",
-    _SIGNED: "US",
-    _FRAMES: "IS",
-    _PHOTOMETRIC: "CS",
-    _SLOPE: "DS",
-    _INTERCEPT: "DS",
-    _CENTER: "DS",
-    _WIDTH: "DS",
-}
-# Present -> not a plain file for this path (LUTs, float or odd pixel data).
-_FAST_REFUSED = {0x00283000, 0x00283010, 0x00281201, 0x7FE00008, 0x7FE00009}
-
-
-class _NotFast(Exception):
-    pass
-
-
-_EXPLICIT_HEADER = struct.Struct("<HH2sH")
-_IMPLICIT_HEADER = struct.Struct("<HHI")
-_U32 = struct.Struct("<I")
-
-
-def _element_header(data, pos, implicit):
-    """Return (tag, length, value_position) of the element at pos."""
-    if implicit:
-        group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
-        return (group << 16) | element, length, pos + 8
-    group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
-    tag = (group << 16) | element
-    if group == 0xFFFE:  # item and delimiters: no VR, 4-byte length
-        return tag, _U32.unpack_from(data, pos + 4)[0], pos + 8
-    if vr in _LONG_VRS:
-        return tag, _U32.unpack_from(data, pos + 8)[0], pos + 12
-    if not vr.isalpha():
-        raise _NotFast("implicit VR inside an explicit data set")
-    return tag, length, pos + 8
-
-
-def _skip_undefined(data, pos, implicit):
-    """Skip the items of an undefined-length sequence; return the end."""
-    while True:
-        tag, length, pos = _element_header(data, pos, True)
-        if tag == _SEQ_END:
-            return pos
-        if tag != _ITEM:
-            raise _NotFast("broken sequence")
-        if length != _UNDEFINED:
-            pos += length
-            continue
-        while True:  # an item of undefined length: its elements, then ITEM_END
-            tag, length, pos = _element_header(data, pos, implicit)
-            if tag == _ITEM_END:
-                break
-            pos = (
-                _skip_undefined(data, pos, implicit)
-                if length == _UNDEFINED
-                else pos + length
-            )
-
-
-def _fast_header(data):
-    """Return (values by tag, pixel data offset, length) of a plain file."""
-    if len(data) < 144 or data[128:132] != b"DICM":
-        raise _NotFast("no preamble")
-    pos, syntax = 132, None
-    while pos + 8 <= len(data):
-        group = struct.unpack_from("<H", data, pos)[0]
-        if group != 0x0002:
-            break
-        tag, length, value = _element_header(data, pos, False)
-        if tag == 0x00020010:
-            syntax = bytes(data[value : value + length]).strip(b" \x00").decode()
-        pos = value + length
-    if syntax not in _NATIVE_LITTLE_ENDIAN:
-        raise _NotFast("not native little endian")
-    implicit = syntax == "1.2.840.10008.1.2"
-    found = {}
-    end = len(data)
-    while pos + 8 <= end:
-        tag, length, value = _element_header(data, pos, implicit)
-        if tag in _FAST_REFUSED:
-            raise _NotFast("needs pydicom")
-        if tag == _PIXEL_DATA:
-            if length == _UNDEFINED or value + length > end:
-                raise _NotFast("encapsulated or short pixel data")
-            return found, value, length
-        if length == _UNDEFINED:
-            pos = _skip_undefined(data, value, implicit)
-            continue
-        kind = _FAST_WANTED.get(tag)
-        if kind is not None:
-            raw = bytes(data[value : value + length])
-            if kind == "US":
-                found[tag] = struct.unpack_from("<H", raw)[0] if length >= 2 else None
-            else:
-                text = raw.decode("latin-1").strip(" \x00")
-                if kind == "CS":
-                    found[tag] = text
-                else:
-                    first = text.split("\\")[0].strip()
-                    found[tag] = float(first) if first else None
-        pos = value + length
-    raise _NotFast("no pixel data")
+    if window is None:
+        window = file_window(ds)
+        if window is None:
+            values = _voi_lut(values, ds)
+    return _grey(values, window, photometric)
 
 
 def _fast_frame(data, *, frame, window):
-    """Render a plain CT/MR frame without pydicom, or return None."""
-    try:
-        found, offset, length = _fast_header(data)
-    except (_NotFast, struct.error, ValueError, UnicodeDecodeError):
+    """Render a frame of a plain CT/MR file without pydicom, or return None."""
+    plain = plain_file(data)
+    if plain is None:
         return None
-    photometric = found.get(_PHOTOMETRIC)
-    allocated = found.get(_ALLOCATED)
-    rows, cols = found.get(_ROWS), found.get(_COLUMNS)
-    frames = int(found.get(_FRAMES) or 1)
-    if photometric not in ("MONOCHROME1", "MONOCHROME2") or not rows or not cols:
-        return None
-    if (found.get(_SAMPLES) or 1) != 1 or allocated not in (8, 16):
-        return None
-    if (found.get(_STORED) or allocated) != allocated:
-        return None
-    if frame < 0 or frame >= frames:
+    if frame < 0 or frame >= plain.frames:
         raise FrameOutOfRange(frame)
-    signed = found.get(_SIGNED) == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    size = rows * cols * dtype.itemsize
-    if length < frames * size:
-        return None
-    arr = np.frombuffer(
-        data, dtype=dtype, count=rows * cols, offset=offset + frame * size
-    ).reshape(rows, cols)
-    values = arr.astype(np.float32)
-    slope, intercept = found.get(_SLOPE), found.get(_INTERCEPT)
-    if slope is not None and slope != 1 and np.isfinite(slope):
-        values *= slope
-    if intercept and np.isfinite(intercept):
-        values += intercept
+    values = _rescale(
+        plain.frame(frame), plain.values.get(SLOPE), plain.values.get(INTERCEPT)
+    )
     if window is None:
-        window = _valid_window(found.get(_CENTER), found.get(_WIDTH))
-    out = _minmax(values) if window is None else _linear(values, window)
-    if photometric == "MONOCHROME1":
-        out = 255 - out
-    return out
+        window = _valid_window(plain.values.get(CENTER), plain.values.get(WIDTH))
+    return _grey(values, window, plain.values.get(PHOTOMETRIC))
 
 
 def _decode(ds, *, frame):
     """Decode one frame; plain little-endian data is read straight with numpy."""
-    fast = _native_frame(ds, frame)
+    fast = native_frame(ds, frame)
     if fast is not None:
         return fast
     from pydicom.pixels import pixel_array
@@ -476,44 +325,18 @@ def _decode(ds, *, frame):
     return pixel_array(ds, index=frame, as_rgb=True)
 
 
-def _native_frame(ds, frame):
-    """Return a frame of uncompressed little-endian monochrome data, or None.
-
-    This skips pydicom's generic decoder for the common CT/MR case; anything
-    unusual (bit packing, high bits, colour, short data) takes the generic path.
-    """
-    syntax = ds.file_meta.get("TransferSyntaxUID", "")
-    if str(syntax) not in _NATIVE_LITTLE_ENDIAN:
-        return None
-    allocated = _peek(ds, _ALLOCATED, "US")
-    stored = _peek(ds, _STORED, "US") or allocated
-    rows, cols = _peek(ds, _ROWS, "US"), _peek(ds, _COLUMNS, "US")
-    if (_peek(ds, _SAMPLES, "US") or 1) != 1 or not rows or not cols:
-        return None
-    if allocated not in (8, 16) or stored != allocated:
-        return None
-    elem = ds.get_item(_PIXEL_DATA)
-    raw = elem.value if elem is not None else None
-    signed = _peek(ds, _SIGNED, "US") == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    size = rows * cols * dtype.itemsize
-    start = (frame or 0) * size
-    if not isinstance(raw, bytes) or len(raw) < start + size:
-        return None
-    return np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=start).reshape(
-        rows, cols
-    )
-
-
 def _modality(arr, ds):
     """Apply the modality LUT or rescale slope/intercept; return float32."""
-    if ds.get_item(0x00283000) is not None:  # Modality LUT Sequence
+    if ds.get_item(MODALITY_LUT_SEQUENCE) is not None:
         from pydicom.pixels import apply_modality_lut
 
         return np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
+    return _rescale(arr, peek(ds, SLOPE, "DS"), peek(ds, INTERCEPT, "DS"))
+
+
+def _rescale(arr, slope, intercept):
+    """Apply rescale slope and intercept (missing or non-finite: none); float32."""
     values = arr.astype(np.float32)
-    slope = _peek(ds, _SLOPE, "DS")
-    intercept = _peek(ds, _INTERCEPT, "DS")
     if slope is not None and slope != 1 and np.isfinite(slope):
         values *= slope
     if intercept and np.isfinite(intercept):
@@ -521,25 +344,9 @@ def _modality(arr, ds):
     return values
 
 
-def _first_number(value):
-    if value is None or value == "":
-        return None
-    if (
-        isinstance(value, list | tuple)
-        or hasattr(value, "__getitem__")
-        and not (isinstance(value, str | bytes))
-    ):
-        value = value[0] if len(value) else None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
-
-
 def file_window(ds):
     """Return the file's own first VOI window, or None."""
-    return _valid_window(_peek(ds, _CENTER, "DS"), _peek(ds, _WIDTH, "DS"))
+    return _valid_window(peek(ds, CENTER, "DS"), peek(ds, WIDTH, "DS"))
 
 
 def _valid_window(center, width):
@@ -550,20 +357,28 @@ def _valid_window(center, width):
     return Window(center, width)
 
 
-def _voi(values, ds, window):
-    """Window float values to uint8 (PS3.3 C.11.2.1.2.1, linear function)."""
-    if window is None:
-        window = file_window(ds)
-        if window is None and ds.get_item(0x00283010) is not None:  # VOI LUT Seq
-            from pydicom.pixels import apply_voi_lut
+def _voi_lut(values, ds):
+    """Apply the file's VOI LUT Sequence if it has a usable one."""
+    if ds.get_item(VOI_LUT_SEQUENCE) is None:
+        return values
+    from pydicom.pixels import apply_voi_lut
 
-            try:
-                values = np.asarray(apply_voi_lut(values, ds), dtype=np.float32)
-            except Exception:  # a broken LUT falls back to min/max
-                logger.debug("VOI LUT not applicable", exc_info=True)
-    if window is None:
-        return _minmax(values)
-    return _linear(values, window)
+    try:
+        return np.asarray(apply_voi_lut(values, ds), dtype=np.float32)
+    except Exception:  # a broken LUT falls back to min/max
+        logger.debug("VOI LUT not applicable", exc_info=True)
+        return values
+
+
+def _grey(values, window, photometric):
+    """Window values to uint8 (PS3.3 C.11.2.1.2.1, linear), min/max without one.
+
+    MONOCHROME1 is inverted, so that high values show dark.
+    """
+    out = _minmax(values) if window is None else _linear(values, window)
+    if photometric == "MONOCHROME1":
+        out = 255 - out
+    return out
 
 
 def _linear(values, window):
@@ -623,9 +438,9 @@ def encode(pixels, *, fmt="png"):
 _placeholders = {}
 
 
-def placeholder_image(*, size=PLACEHOLDER_SIZE, fmt="png", text=None):
+def placeholder_image(*, size=PLACEHOLDER_SIZE, fmt="png"):
     """Return a grey image that says the image cannot be displayed."""
-    text = text or _("Image cannot be displayed")
+    text = _("Image cannot be displayed")
     cache_key = (size, fmt, text)
     if cache_key not in _placeholders:
         width, height = size

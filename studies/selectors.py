@@ -107,8 +107,3 @@ def series_of_study(*, study):
     return study.series.annotate(instance_count=Count("instances")).order_by(
         "series_number", "id"
     )
-
-
-def report_of_study(*, study):
-    """Return the study's report, or None when it has none."""
-    return Report.objects.filter(study=study).select_related("updated_by").first()

@@ -5,8 +5,9 @@ from . import viewer_views, views
 app_name = "studies"
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
-    path("studies/<int:study_id>/", views.study_detail, name="study"),
-    # The viewer (studies/viewer_views.py): series, frames, download, report edit.
+    # The study page and its viewer (studies/viewer_views.py): series, frames,
+    # download, report edit.
+    path("studies/<int:study_id>/", viewer_views.study_detail, name="study"),
     path(
         "studies/<int:study_id>/series/<int:series_id>/",
         viewer_views.series_detail,

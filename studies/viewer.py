@@ -123,7 +123,7 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     instances = []
     if series is not None:
         for instance in _pixel_instances(series):
-            frames = max(instance.number_of_frames or 1, 1)
+            frames = instance.frame_count
             instances.append(
                 {
                     "instance": instance,
@@ -186,9 +186,9 @@ def window_from_request(request):
     )
 
 
-def _image_response(request, rendered, *, max_age=FRAME_MAX_AGE):
-    if rendered.placeholder:
-        max_age = 60
+def _image_response(rendered):
+    # A placeholder is re-asked for soon: the file may become decodable.
+    max_age = 60 if rendered.placeholder else FRAME_MAX_AGE
     response = HttpResponse(rendered.content, content_type=rendered.content_type)
     response["ETag"] = rendered.etag
     # private: never stored by shared proxies; Vary: Cookie for old proxies too.
@@ -199,17 +199,16 @@ def _image_response(request, rendered, *, max_age=FRAME_MAX_AGE):
     return response
 
 
-def frame_response(request, instance, frame, *, fmt="png", window=None):
+def frame_response(request, instance, frame, *, fmt="png"):
     """Return one rendered frame of an (authorized) instance as an image.
 
-    The window comes from the query unless given. A frame the instance does not
-    have is a 404; an undecodable file gives the placeholder image.
+    The window comes from the query. A frame the instance does not have is a
+    404; an undecodable file gives the placeholder image.
     """
     if fmt not in rendering.CONTENT_TYPES:
         raise Http404("Unknown image format")
-    if window is None:
-        window = window_from_request(request)
-    if not instance.has_pixels or frame >= max(instance.number_of_frames or 1, 1):
+    window = window_from_request(request)
+    if not instance.has_pixels or frame >= instance.frame_count:
         raise Http404("No such frame")
     etag = rendering.frame_etag(
         sop_instance_uid=instance.sop_instance_uid, frame=frame, window=window, fmt=fmt
@@ -226,7 +225,7 @@ def frame_response(request, instance, frame, *, fmt="png", window=None):
         )
     except rendering.FrameOutOfRange:
         raise Http404("No such frame") from None
-    return _image_response(request, rendered)
+    return _image_response(rendered)
 
 
 def thumbnail_response(request, series):
@@ -239,7 +238,7 @@ def thumbnail_response(request, series):
         response = HttpResponseNotModified()
         response["ETag"] = rendered.etag
         return response
-    return _image_response(request, rendered)
+    return _image_response(rendered)
 
 
 def _if_none_match(request):

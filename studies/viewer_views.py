@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from . import viewer
 from .download import study_zip_response
 from .models import Study
-from .selectors import get_study_for_member, report_of_study, series_of_study
+from .selectors import get_study_for_member, series_of_study
 from .signals import study_downloaded
 
 
@@ -31,14 +31,26 @@ def member_urls(study):
     )
 
 
-def member_viewer_context(study, *, series=None):
-    """Return the viewer context of a department member's study page."""
-    return viewer.viewer_context(
-        study=study,
-        permissions=viewer.MEMBER_PERMISSIONS,
-        urls=member_urls(study),
-        series=series,
-    )
+def _study_page(request, study, *, series=None):
+    """Render the study page with the viewer on one series (default: the first)."""
+    context = {
+        "study": study,
+        "series_list": series_of_study(study=study),
+        **viewer.viewer_context(
+            study=study,
+            permissions=viewer.MEMBER_PERMISSIONS,
+            urls=member_urls(study),
+            series=series,
+        ),
+    }
+    return render(request, "studies/study.html", context)
+
+
+@login_required
+def study_detail(request, study_id):
+    """Show one study of the user's departments: patient, series, viewer, report."""
+    study = get_study_for_member(user=request.user, study_id=study_id)
+    return _study_page(request, study)
 
 
 @login_required
@@ -46,13 +58,7 @@ def series_detail(request, study_id, series_id):
     """Show the study page with one of its series in the viewer."""
     study = get_study_for_member(user=request.user, study_id=study_id)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    context = {
-        "study": study,
-        "series_list": series_of_study(study=study),
-        "report": report_of_study(study=study),
-        **member_viewer_context(study, series=series),
-    }
-    return render(request, "studies/study.html", context)
+    return _study_page(request, study, series=series)
 
 
 @login_required

@@ -7,14 +7,10 @@ from django.shortcuts import render
 from .forms import OverviewFilterForm
 from .selectors import (
     MODALITIES,
-    get_study_for_member,
-    report_of_study,
-    series_of_study,
     studies_filter,
     studies_visible_to,
     with_overview_columns,
 )
-from .viewer_views import member_viewer_context
 
 
 @login_required
@@ -40,21 +36,4 @@ def overview(request):
         request,
         "studies/overview.html",
         {"form": form, "page": page, "studies": rows, "tab": "department"},
-    )
-
-
-@login_required
-def study_detail(request, study_id):
-    """Show one study of the user's departments: patient, series and report."""
-    study = get_study_for_member(user=request.user, study_id=study_id)
-    return render(
-        request,
-        "studies/study.html",
-        {
-            "study": study,
-            "series_list": series_of_study(study=study),
-            "report": report_of_study(study=study),
-            # The image viewer and the editable report (studies/viewer_views.py).
-            **member_viewer_context(study),
-        },
     )

@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from recipients.folding import fold
 from recipients.models import SEARCH_FIELDS, Department, User, UserGroup
 
 BATCH = 2000
@@ -29,10 +28,12 @@ class Command(BaseCommand):
                 batch = []
         changed += self._save(User, batch, SEARCH_FIELDS)
         for model in (UserGroup, Department):
-            rows = [r for r in model.objects.only("name", "search_name")]
-            stale = [r for r in rows if r.search_name != fold(r.name)]
-            for row in stale:
-                row.search_name = fold(row.name)
+            stale = []
+            for row in model.objects.only("name", "search_name"):
+                before = row.search_name
+                row.refresh_search_fields()
+                if row.search_name != before:
+                    stale.append(row)
             changed += self._save(model, stale, ("search_name",))
         self.stdout.write(f"{changed} row(s) updated.")
 
