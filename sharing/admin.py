@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 
 from pacsshare.sms import mask_number
 
-from .audit.export import audit_csv_response
+from .audit.export import AUDIT_EVENT_FIELDS, audit_csv_response
 from .models import (
     AuditEvent,
     Bucket,
@@ -574,18 +574,7 @@ class AuditEventAdmin(DepartmentScopedAdmin):
     list_select_related = ["actor", "department"]
     date_hierarchy = "created_at"
     actions = ["export_csv"]
-    fields = [
-        "created_at",
-        "action",
-        "actor",
-        "department",
-        "share",
-        "bucket",
-        "study_uids",
-        "ip_address",
-        "user_agent",
-        "details",
-    ]
+    fields = AUDIT_EVENT_FIELDS
     readonly_fields = fields
 
     def get_actions(self, request):

@@ -27,6 +27,13 @@ from ..outbox.queue import notification_queue_bucket_locked, notification_queue_
 # At most this many codes per bucket and user in any hour (the cool-down between
 # two is the device's, OTPDevice.COOLDOWN_SECONDS).
 SENDS_PER_HOUR = 5
+# What a verification changes on the device: the pending code and the throttle.
+_CODE_FIELDS = [
+    "token_hash",
+    "valid_until",
+    "throttling_failure_count",
+    "throttling_failure_timestamp",
+]
 
 
 class SendStatus(models.TextChoices):
@@ -170,14 +177,7 @@ def otp_verify(*, bucket, user, code, request=None):
             device.token_hash = ""
             device.valid_until = None
             device.throttle_reset(commit=False)
-            device.save(
-                update_fields=[
-                    "token_hash",
-                    "valid_until",
-                    "throttling_failure_count",
-                    "throttling_failure_timestamp",
-                ]
-            )
+            device.save(update_fields=_CODE_FIELDS)
             held.failed_otp_attempts = 0
             held.save(update_fields=["failed_otp_attempts"])
             audit_record(
@@ -197,14 +197,7 @@ def otp_verify(*, bucket, user, code, request=None):
             device.token_hash = ""
             device.valid_until = None
         held.save(update_fields=["failed_otp_attempts", "locked_at"])
-        device.save(
-            update_fields=[
-                "token_hash",
-                "valid_until",
-                "throttling_failure_count",
-                "throttling_failure_timestamp",
-            ]
-        )
+        device.save(update_fields=_CODE_FIELDS)
         _audit_failed(
             request, user, held, reason="wrong", attempt=held.failed_otp_attempts
         )

@@ -22,8 +22,9 @@ def _safe_cell(value):
     return text
 
 
-AUDIT_CSV_HEADER = [
-    "time_utc",
+# What an event shows, in admin and in the export (whose first column says UTC).
+AUDIT_EVENT_FIELDS = [
+    "created_at",
     "action",
     "actor",
     "department",
@@ -34,6 +35,7 @@ AUDIT_CSV_HEADER = [
     "user_agent",
     "details",
 ]
+AUDIT_CSV_HEADER = ["time_utc", *AUDIT_EVENT_FIELDS[1:]]
 
 
 def audit_rows(events):
