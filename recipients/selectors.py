@@ -135,7 +135,7 @@ def directory_quick_search(
             _other_name_matches(parsed.folded, limit, found, add)
     long_number = len(parsed.number) >= MIN_NUMBER_PREFIX_LENGTH
     if long_number and not enough(OTHER):
-        _number_prefix_matches(parsed, limit, add)
+        _number_matches(parsed, limit, add, lookup="__startswith", rank=OTHER)
 
     ranked = sorted(
         found.items(),
@@ -144,17 +144,21 @@ def directory_quick_search(
     return entries_for_keys([kind_pk for kind_pk, _ in ranked[:limit]])
 
 
+def _number_matches(parsed, limit, add, *, lookup, rank):
+    numbers = PhysicianNumber.objects.filter(
+        **{f"number_digits{lookup}": parsed.number}, user__is_active=True
+    )
+    if parsed.scheme:
+        numbers = numbers.filter(scheme=parsed.scheme)
+    for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
+        :limit
+    ]:
+        add("user", user_id, rank, name)
+
+
 def _exact_matches(parsed, limit, add):
     if parsed.number:
-        numbers = PhysicianNumber.objects.filter(
-            number_digits=parsed.number, user__is_active=True
-        )
-        if parsed.scheme:
-            numbers = numbers.filter(scheme=parsed.scheme)
-        for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
-            :limit
-        ]:
-            add("user", user_id, EXACT, name)
+        _number_matches(parsed, limit, add, lookup="", rank=EXACT)
     if parsed.mobiles:
         users = _active_users().filter(
             mobile_public=True, search_mobile__in=parsed.mobiles
@@ -247,18 +251,6 @@ def _group_and_department_matches(folded, limit, add):
     )
     for kind, pk, key in rows:
         add(kind, pk, NAME_PREFIX if key.startswith(folded) else OTHER, key)
-
-
-def _number_prefix_matches(parsed, limit, add):
-    numbers = PhysicianNumber.objects.filter(
-        number_digits__startswith=parsed.number, user__is_active=True
-    )
-    if parsed.scheme:
-        numbers = numbers.filter(scheme=parsed.scheme)
-    for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
-        :limit
-    ]:
-        add("user", user_id, OTHER, name)
 
 
 def directory_entry_for_key(*, key: str) -> DirectoryEntry | None:
