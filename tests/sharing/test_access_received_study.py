@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import AuditEvent, BucketOpening, Pseudonym
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.factories import make_bucket
+from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 

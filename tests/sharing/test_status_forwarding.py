@@ -10,8 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sharing.models import AuditEvent, BucketOpening, Notification
-from tests.factories import BucketFactory, ShareFactory, StudyFactory
-from tests.sharing.admin_world import build_world, locked_bucket
+from tests.factories import (
+    BucketFactory,
+    ShareFactory,
+    StudyFactory,
+    build_admin_world,
+    locked_bucket,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +25,7 @@ PAGE = reverse("sharing:status_forwarding")
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _rows(response):

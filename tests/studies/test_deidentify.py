@@ -8,8 +8,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from studies.deidentify import Deidentifier, deidentification_salt
-
-from .viewer_helpers import shipped_file
+from tests.factories import shipped_file
 
 PSEUDONYM = SimpleNamespace(
     given_name="4821", family_name="Anonymous", pseudo_patient_id="ANON-4821"
