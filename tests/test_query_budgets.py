@@ -10,7 +10,6 @@ before, as under load), with every query of the request: session, user, view.
 import shutil
 from pathlib import Path
 
-import pydicom.data
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -21,13 +20,13 @@ from django.utils import timezone
 from recipients.models import Favorite, PhysicianNumber, User
 from sharing.models import Bucket, Label, Notification, Share
 from studies.models import Instance, Patient, Report, Series, Study
-from tests.factories import DepartmentFactory, UserFactory
+from tests.factories import DepartmentFactory, UserFactory, shipped_file
 
 pytestmark = pytest.mark.django_db
 
 BUDGET = 10
 SMALL, LARGE = 10, 1000
-CT_SMALL = Path(pydicom.data.DATA_ROOT, "test_files", "CT_small.dcm")
+CT_SMALL = shipped_file("CT_small.dcm")
 SEARCH = "peeters"
 
 

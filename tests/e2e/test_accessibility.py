@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from sharing.models import Bucket, Share
+from tests.e2e.browser import image_loaded, log_in, watch_console
 from tests.e2e.conftest import SCREENSHOTS, screenshot
-from tests.e2e.world import build_world, image_loaded, log_in, watch_console
+from tests.factories import PASSWORD, build_story_world
 from tests.fixtures_services import wait_for
 
 pytestmark = [
@@ -51,7 +52,7 @@ REPORT = {}
 
 
 def test_it_has_no_serious_axe_violation(site, page):
-    world = build_world()
+    world = build_story_world()
     problems = watch_console(page)
 
     # The overview, and each step of the wizard.
@@ -122,14 +123,14 @@ def tab_to(page, selector, limit=80):
 
 
 def test_it_completes_the_wizard_with_the_keyboard_alone(site, clipboard_context, page):
-    world = build_world()
+    world = build_story_world()
     problems = watch_console(page)
     page.goto(site.url + "/login/")
     page.keyboard.press("Tab")  # the skip link, then into the form
     tab_to(page, "input[name=username]")
     page.keyboard.type("dr-sender")
     page.keyboard.press("Tab")
-    page.keyboard.type("pw-for-tests-1")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/overview/")
 

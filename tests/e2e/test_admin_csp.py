@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from sharing.models import Bucket
 from tests.e2e.conftest import screenshot
-from tests.sharing.admin_world import build_world
+from tests.factories import PASSWORD, build_admin_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def _watch_console(page):
 def _log_in(page, live_server, username):
     page.goto(live_server.url + reverse("login"))
     page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests-1")
+    page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]:has-text('Log in')")
     page.wait_for_load_state()
 
@@ -37,7 +37,7 @@ def _csp_violations(problems):
 
 
 def test_it_shows_pages_and_admin_without_csp_violations(live_server, page):
-    world = build_world()
+    world = build_admin_world()
     problems = _watch_console(page)
 
     _log_in(page, live_server, "admin-a")
@@ -64,7 +64,7 @@ def test_it_shows_pages_and_admin_without_csp_violations(live_server, page):
 
 
 def test_it_unlocks_from_status_forwarding_in_the_browser(live_server, page):
-    world = build_world()
+    world = build_admin_world()
     problems = _watch_console(page)
     _log_in(page, live_server, "admin-a")
 

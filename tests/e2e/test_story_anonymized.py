@@ -8,8 +8,9 @@ import pydicom
 import pytest
 
 from sharing.models import Bucket
+from tests.e2e.browser import image_loaded, log_in, watch_console
 from tests.e2e.conftest import screenshot
-from tests.e2e.world import build_world, image_loaded, log_in, share, watch_console
+from tests.factories import build_story_world, share_through_service
 from tests.fixtures_services import wait_for
 
 pytestmark = [
@@ -28,10 +29,11 @@ def _assert_no_original_name(text):
 
 
 def test_it_shows_only_the_pseudonym(site, page):
-    world = build_world()
+    world = build_story_world()
     problems = watch_console(page)
-    share(
-        world,
+    share_through_service(
+        sender=world.sender,
+        recipient=world.recipient,
         studies=[world.ct],
         anonymize=True,
         access="write",

@@ -8,8 +8,9 @@ import pytest
 
 from sharing.models import Bucket, OTPDevice
 from studies.models import Report
+from tests.e2e.browser import image_loaded, log_in, watch_console
 from tests.e2e.conftest import screenshot
-from tests.e2e.world import build_world, image_loaded, log_in, share, watch_console
+from tests.factories import MESSAGE, build_story_world, share_through_service
 from tests.fixtures_services import wait_for
 
 pytestmark = [
@@ -19,7 +20,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-MESSAGE = "Please look at the left lower lobe."
 LINK = re.compile(r"https?://\S+/b/[A-Za-z0-9_-]+/")
 
 
@@ -32,11 +32,17 @@ def _wrong(code):
 
 
 def test_it_locks_unlocks_and_opens_the_study(site, page, browser, monkeypatch):
-    world = build_world()
+    world = build_story_world()
     # A minute of resend cool-down is real but would only slow the story down.
     monkeypatch.setattr(OTPDevice, "COOLDOWN_SECONDS", 1)
     problems = watch_console(page)
-    share(world, studies=[world.ct], message=MESSAGE, access="write")
+    share_through_service(
+        sender=world.sender,
+        recipient=world.recipient,
+        studies=[world.ct],
+        message=MESSAGE,
+        access="write",
+    )
     bucket = Bucket.objects.get()
 
     # The mail arrives through the worker and the SMTP server; its link works.

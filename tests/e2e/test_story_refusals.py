@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from sharing.models import Bucket, Share
 from sharing.status.services import bucket_revoke
+from tests.e2e.browser import log_in, watch_console
 from tests.e2e.conftest import screenshot
-from tests.e2e.world import build_world, log_in, share, watch_console
+from tests.factories import build_story_world, share_through_service
 
 pytestmark = [
     pytest.mark.e2e,
@@ -29,9 +30,14 @@ def _no_patient(page):
 
 
 def test_it_refuses_an_expired_share(live_server, page):
-    world = build_world()
+    world = build_story_world()
     yesterday = timezone.localdate() - datetime.timedelta(days=1)
-    share(world, studies=[world.ct], valid_until=yesterday)
+    share_through_service(
+        sender=world.sender,
+        recipient=world.recipient,
+        studies=[world.ct],
+        valid_until=yesterday,
+    )
     bucket = Bucket.objects.get()
 
     _open_link(page, live_server.url, bucket, "dr-recipient")
@@ -43,8 +49,10 @@ def test_it_refuses_an_expired_share(live_server, page):
 
 
 def test_it_refuses_a_revoked_share(live_server, page):
-    world = build_world()
-    share(world, studies=[world.ct])
+    world = build_story_world()
+    share_through_service(
+        sender=world.sender, recipient=world.recipient, studies=[world.ct]
+    )
     bucket = Bucket.objects.get()
     bucket_revoke(bucket=bucket, by=world.admin)
 
@@ -57,8 +65,10 @@ def test_it_refuses_a_revoked_share(live_server, page):
 
 
 def test_it_refuses_someone_elses_link(live_server, page):
-    world = build_world()
-    share(world, studies=[world.ct])
+    world = build_story_world()
+    share_through_service(
+        sender=world.sender, recipient=world.recipient, studies=[world.ct]
+    )
     bucket = Bucket.objects.get()
 
     _open_link(page, live_server.url, bucket, "dr-outsider")
@@ -73,7 +83,7 @@ def test_it_refuses_someone_elses_link(live_server, page):
 
 
 def test_it_shares_nothing_without_patient_agreement(live_server, page):
-    world = build_world()
+    world = build_story_world()
     problems = watch_console(page)
     log_in(page, live_server.url, "dr-sender")
     page.check(f"#select-study-{world.ct.pk}")

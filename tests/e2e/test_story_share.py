@@ -7,8 +7,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from sharing.models import Bucket, Share
+from tests.e2e.browser import log_in, watch_console
 from tests.e2e.conftest import screenshot
-from tests.e2e.world import build_world, log_in, watch_console
+from tests.factories import build_story_world
 from tests.fixtures_services import wait_for
 
 pytestmark = [
@@ -22,7 +23,7 @@ MESSAGE = "Please compare with the CT of last year. Call me on 0475 12 34 56."
 
 
 def test_it_shares_two_studies_with_two_recipients(site, clipboard_context, page):
-    world = build_world()
+    world = build_story_world()
     problems = watch_console(page)
     valid_till = timezone.localdate() + datetime.timedelta(days=14)
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from pacsshare.middleware import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 from sharing.models import AuditEvent
-from tests.sharing.admin_world import build_world
+from tests.factories import PASSWORD, build_admin_world
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ REQUIRED_CSP = [
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _pages(world):
@@ -110,14 +110,14 @@ def _login(client, password, *, username="sender-a", ip="198.51.100.20"):
 def test_it_throttles_repeated_failed_logins(client, world):
     failures = [_login(client, f"wrong-{n}") for n in range(5)]
 
-    locked = _login(client, "pw-for-tests-1")
+    locked = _login(client, PASSWORD)
 
     assert [r.status_code for r in failures[:4]] == [200] * 4
     assert locked.status_code == 429
     assert "Try again in 15 minutes" in locked.content.decode()
     assert "_auth_user_id" not in client.session
     # The same user from another address is not locked (lock by username + IP).
-    elsewhere = _login(client, "pw-for-tests-1", ip="198.51.100.99")
+    elsewhere = _login(client, PASSWORD, ip="198.51.100.99")
     assert elsewhere.status_code == 302
 
 
@@ -134,7 +134,7 @@ def test_it_audits_each_failed_login_without_the_password(client, world):
 
 
 def test_it_still_logs_in_with_the_right_password(client, world):
-    response = _login(client, "pw-for-tests-1")
+    response = _login(client, PASSWORD)
 
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(world.sender_a.pk)
@@ -142,7 +142,7 @@ def test_it_still_logs_in_with_the_right_password(client, world):
 
 
 def test_it_lets_tests_log_in_without_a_request(client, world):
-    assert client.login(username="sender-a", password="pw-for-tests-1")
+    assert client.login(username="sender-a", password=PASSWORD)
     assert client.get(OVERVIEW).status_code == 200
 
 

@@ -23,11 +23,9 @@ from django.utils.translation.template import templatize
 
 from recipients.models import Membership
 from sharing.outbox import delivery, queue
-from tests.factories import BucketFactory, UserFactory
-from tests.sharing.access_helpers import make_bucket
+from tests.factories import BucketFactory, UserFactory, build_wizard_world, make_bucket
 from tests.sharing.wizard_support import (
     key,
-    make_world,
     parameters_data,
     post_step,
     recipients_data,
@@ -393,7 +391,7 @@ def test_the_login_page_speaks_the_browser_language(client, language, welcome):
 def test_a_sender_meets_no_english_from_overview_to_confirmation(
     client, language, share_button
 ):
-    world = make_world()
+    world = build_wizard_world()
     admin = UserFactory(username="dept-admin")
     Membership.objects.create(user=admin, department=world.department, is_admin=True)
     in_language(client, language)

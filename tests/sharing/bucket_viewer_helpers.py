@@ -1,52 +1,10 @@
-"""Buckets whose study holds real DICOM files, for the bucket viewer tests."""
+"""The bucket viewer's URLs and answers; its buckets come from ``viewer_bucket()``
+in tests/factories.py."""
 
 import io
 import zipfile
 
 from django.urls import reverse
-from pydicom.uid import generate_uid
-
-from studies.models import Report
-from tests.factories import SeriesFactory
-from tests.sharing.access_helpers import make_bucket
-from tests.studies.viewer_helpers import instance_create, study_file_bytes
-
-REPORT_TEXT = "No pulmonary embolism. Nodule of 4 mm in the left lower lobe."
-MESSAGE = "Please look at the left lower lobe."
-
-
-def viewer_bucket(**kwargs):
-    """Return a bucket of one study: 2 CT images, 1 MR image, a report, a message.
-
-    The study, patient and files carry identifying values the de-identified
-    download must lose: name Peeters^Jan, birth date 1970-05-17, an accession,
-    an institution and a referring physician.
-    """
-    kwargs.setdefault("require_otp", False)
-    kwargs.setdefault("message", MESSAGE)
-    study_kwargs = {"accession_number": "ACC-5521", **kwargs.pop("study_kwargs", {})}
-    bucket = make_bucket(study_kwargs=study_kwargs, **kwargs)
-    study = bucket.share.studies.get()
-    ct = study.series.get()
-    ct.series_number, ct.modality = 1, "CT"
-    ct.save()
-    frame_of_reference = generate_uid()
-    for number in (1, 2):
-        data = study_file_bytes(
-            "CT_small.dcm",
-            study=study,
-            series=ct,
-            FrameOfReferenceUID=frame_of_reference,
-            InstitutionName="AZ Sint-Jan Brugge",
-            ReferringPhysicianName="Janssens^Marie",
-        )
-        instance_create(series=ct, data=data, number=number)
-    mr = SeriesFactory(study=study, series_number=2, modality="MR", description="T1")
-    instance_create(
-        series=mr, data=study_file_bytes("MR_small.dcm", study=study, series=mr)
-    )
-    Report.objects.create(study=study, text=REPORT_TEXT)
-    return bucket
 
 
 def study_of(bucket):

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import AuditEvent
-from tests.factories import UserFactory
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.factories import PASSWORD, UserFactory, make_bucket
+from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -41,7 +41,7 @@ def test_an_anonymous_visitor_logs_in_first_and_comes_back(client):
         response["Location"],
         {
             "username": bucket.recipient_user.username,
-            "password": "pw-for-tests-1",
+            "password": PASSWORD,
             "next": received,
         },
         follow=True,

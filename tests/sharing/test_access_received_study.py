@@ -4,7 +4,14 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import AuditEvent, BucketOpening, Pseudonym
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.factories import (
+    BucketFactory,
+    PatientFactory,
+    ShareFactory,
+    StudyFactory,
+    make_bucket,
+)
+from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -88,8 +95,6 @@ def test_a_bucket_with_one_study_opens_it_directly(client):
 
 
 def test_a_bucket_with_several_studies_lists_them(client):
-    from tests.factories import PatientFactory, StudyFactory
-
     bucket = make_bucket(require_otp=False)
     department = bucket.share.source_department
     second = StudyFactory(
@@ -104,3 +109,24 @@ def test_a_bucket_with_several_studies_lists_them(client):
     content = response.content.decode()
     assert response.status_code == 200
     assert "Peeters" in content and "Janssens" in content and "MR knee" in content
+
+
+def test_it_hides_the_institution_of_an_anonymized_study(client):
+    study = StudyFactory(institution_name="AZ Sint-Jan Brugge")
+    bucket = BucketFactory(
+        share=ShareFactory(
+            anonymize=True, source_department=study.department, studies=[study]
+        )
+    )
+    client.force_login(bucket.recipient_user)
+
+    response = client.get(
+        reverse(
+            "sharing:received_study",
+            kwargs={"bucket_id": bucket.pk, "study_id": study.pk},
+        )
+    )
+
+    assert response.status_code == 200
+    assert "Sint-Jan" not in response.content.decode()
+    assert study.patient.family_name not in response.content.decode()

@@ -7,12 +7,8 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.urls import reverse
 
-from tests.sharing.access_helpers import (  # noqa: F401
-    CODE_RE,
-    eager_tasks,
-    fast_passwords,
-    make_bucket,
-)
+from tests.factories import PASSWORD, make_bucket
+from tests.sharing.access_helpers import CODE_RE, eager_tasks, fast_passwords  # noqa: F401
 
 pytestmark = [
     pytest.mark.django_db,
@@ -47,7 +43,7 @@ def walk_the_link(client, bucket, capture, sms_outbox):
             response["Location"],
             {
                 "username": bucket.recipient_user.username,
-                "password": "pw-for-tests-1",
+                "password": PASSWORD,
                 "next": received,
             },
             follow=True,

@@ -15,8 +15,9 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
     UserGroupFactory,
+    make_bucket,
 )
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 

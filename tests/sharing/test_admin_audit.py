@@ -6,8 +6,7 @@ from django.urls import reverse
 
 from sharing.audit.record import audit_record
 from sharing.models import AuditEvent
-from tests.factories import UserFactory
-from tests.sharing.admin_world import build_world
+from tests.factories import UserFactory, build_admin_world
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +15,7 @@ CHANGELIST = reverse("admin:sharing_auditevent_changelist")
 
 @pytest.fixture
 def world():
-    world = build_world()
+    world = build_admin_world()
     world.event_a = audit_record(
         action=AuditEvent.Action.REVOKED, actor=world.admin_a, bucket=world.bucket_a
     )

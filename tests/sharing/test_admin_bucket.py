@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from sharing.models import AuditEvent, BucketUnlock
-from tests.sharing.admin_world import build_world
+from tests.factories import PASSWORD, build_admin_world
 
 pytestmark = pytest.mark.django_db
 
@@ -14,7 +14,7 @@ CHANGELIST = reverse("admin:sharing_bucket_changelist")
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _change_url(bucket):
@@ -206,7 +206,7 @@ def test_it_sends_an_anonymous_visitor_to_the_admin_login(client, world):
 def test_it_lets_a_department_admin_log_in_to_the_admin(client, world):
     response = client.post(
         reverse("admin:login"),
-        {"username": "admin-a", "password": "pw-for-tests-1", "next": CHANGELIST},
+        {"username": "admin-a", "password": PASSWORD, "next": CHANGELIST},
         REMOTE_ADDR="198.51.100.4",
     )
 

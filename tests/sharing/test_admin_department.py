@@ -6,14 +6,14 @@ from django.urls import reverse
 
 from recipients.models import Department
 from sharing.models import Label, Notification
-from tests.sharing.admin_world import build_world
+from tests.factories import build_admin_world
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _notification(bucket, status):

@@ -4,13 +4,13 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import Notification
-from tests.sharing.admin_world import build_world
+from tests.factories import build_admin_world
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_masks_the_mobile_and_a_private_email_in_the_changelist(client):
-    world = build_world()
+    world = build_admin_world()
     recipient = world.bucket_a.recipient_user
     recipient.email_public = False
     recipient.save()

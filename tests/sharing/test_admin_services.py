@@ -28,15 +28,14 @@ from sharing.status.services import (
     bucket_unlock,
     notification_retry,
 )
-from tests.factories import OTPDeviceFactory
-from tests.sharing.admin_world import build_world
+from tests.factories import OTPDeviceFactory, build_admin_world
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _request_from(user, ip="203.0.113.7"):

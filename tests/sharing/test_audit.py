@@ -9,15 +9,14 @@ from django.utils import timezone
 from sharing.access.otp import otp_verify
 from sharing.audit.record import audit_record, client_ip
 from sharing.models import AuditEvent, OTPDevice, hash_secret
-from tests.factories import OTPDeviceFactory
-from tests.sharing.admin_world import build_world
+from tests.factories import OTPDeviceFactory, build_admin_world
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def world():
-    return build_world()
+    return build_admin_world()
 
 
 def _request(user=None, **meta):

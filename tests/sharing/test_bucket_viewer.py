@@ -13,16 +13,16 @@ from PIL import Image
 from sharing.models import AuditEvent, BucketOpening, Pseudonym
 from studies.message_sr import BASIC_TEXT_SR, message_text
 from studies.models import Report, ReportRevision
-from tests.factories import BucketFactory, UserFactory, UserGroupFactory
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
-from tests.sharing.bucket_viewer_helpers import (
+from tests.factories import (
     MESSAGE,
     REPORT_TEXT,
-    study_of,
+    BucketFactory,
+    UserFactory,
+    UserGroupFactory,
     viewer_bucket,
-    viewer_urls,
-    zip_of,
 )
+from tests.sharing.access_helpers import fast_passwords  # noqa: F401
+from tests.sharing.bucket_viewer_helpers import study_of, viewer_urls, zip_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 

@@ -8,14 +8,9 @@ from django.utils import timezone
 
 from sharing.access.guard import SESSION_VERIFIED_KEY
 from studies.models import Report
-from tests.factories import StudyFactory, UserFactory
+from tests.factories import REPORT_TEXT, StudyFactory, UserFactory, viewer_bucket
 from tests.sharing.access_helpers import fast_passwords  # noqa: F401
-from tests.sharing.bucket_viewer_helpers import (
-    REPORT_TEXT,
-    study_of,
-    viewer_bucket,
-    viewer_urls,
-)
+from tests.sharing.bucket_viewer_helpers import study_of, viewer_urls
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 

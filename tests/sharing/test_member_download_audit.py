@@ -4,8 +4,13 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import AuditEvent
-from tests.factories import DepartmentFactory, SeriesFactory, StudyFactory, UserFactory
-from tests.studies.viewer_helpers import instance_create, study_file_bytes
+from tests.factories import (
+    DepartmentFactory,
+    SeriesFactory,
+    StudyFactory,
+    UserFactory,
+    add_images,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -15,9 +20,7 @@ def test_it_audits_a_members_download_once(client):
     member = UserFactory(departments=[department])
     study = StudyFactory(patient__department=department)
     series = SeriesFactory(study=study)
-    instance_create(
-        series=series, data=study_file_bytes("CT_small.dcm", study=study, series=series)
-    )
+    add_images(series, "CT_small.dcm")
     client.force_login(member)
 
     response = client.get(reverse("studies:download", args=[study.pk]))

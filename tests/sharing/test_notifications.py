@@ -22,36 +22,12 @@ from tests.factories import (
     DepartmentFactory,
     MembershipFactory,
     OTPDeviceFactory,
-    PatientFactory,
-    ShareFactory,
-    StudyFactory,
     UserFactory,
     UserGroupFactory,
+    make_share,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def make_share(**kwargs):
-    department = DepartmentFactory(name="Radiologie AZ Sint-Jan")
-    patient = PatientFactory(
-        department=department, given_name="Jan", family_name="Peeters"
-    )
-    study = StudyFactory(
-        patient=patient,
-        description="CT thorax",
-        study_date=datetime.date(2024, 3, 5),
-    )
-    sender = UserFactory(first_name="Anna", last_name="Claes", title="Dr.")
-    defaults = {
-        "sender": sender,
-        "source_department": department,
-        "language": "en",
-        "message": "Please look at the left lower lobe.",
-        "reason": "Confidential reason XYZZY",
-    }
-    defaults.update(kwargs)
-    return ShareFactory(studies=[study], **defaults)
 
 
 def queue_and_send(bucket, capture):

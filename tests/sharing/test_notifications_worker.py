@@ -3,7 +3,6 @@
 Needs REDIS_URL (skipped without it, failed with PACSSHARE_REQUIRE_SERVICES=1).
 """
 
-import datetime
 import re
 import time
 
@@ -13,13 +12,10 @@ from django.db import transaction
 from sharing.models import Notification, OTPDevice, hash_secret
 from sharing.outbox import queue
 from sharing.outbox.tasks import send_notification
+from tests import factories
 from tests.factories import (
     BucketFactory,
-    DepartmentFactory,
     OTPDeviceFactory,
-    PatientFactory,
-    ShareFactory,
-    StudyFactory,
     UserFactory,
     UserGroupFactory,
 )
@@ -29,22 +25,9 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def make_share(**kwargs):
-    department = DepartmentFactory(name="Radiologie AZ Sint-Jan")
-    patient = PatientFactory(
-        department=department, given_name="Jan", family_name="Peeters"
-    )
-    study = StudyFactory(
-        patient=patient, description="MRI knee", study_date=datetime.date(2024, 3, 5)
-    )
-    defaults = {
-        "sender": UserFactory(first_name="Anna", last_name="Claes", title="Dr."),
-        "source_department": department,
-        "message": "Graag uw advies.",
-        "reason": "Confidential reason XYZZY",
-        "language": "nl",
-    }
-    defaults.update(kwargs)
-    return ShareFactory(studies=[study], **defaults)
+    """The builders' share, in Dutch, of an MRI knee."""
+    kwargs = {"message": "Graag uw advies.", "language": "nl", **kwargs}
+    return factories.make_share(study_kwargs={"description": "MRI knee"}, **kwargs)
 
 
 def statuses(ids):

@@ -8,11 +8,10 @@ from django.utils import timezone
 
 from sharing.access.otp import SendStatus, VerifyStatus, otp_send, otp_verify
 from sharing.models import AuditEvent, Bucket, Notification, OTPDevice
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
     eager_tasks,
     fast_passwords,
-    make_bucket,
     send_code,
     wrong_code,
 )

@@ -11,10 +11,10 @@ from django.db import connection
 
 from sharing.access.otp import VerifyStatus, otp_verify
 from sharing.models import AuditEvent, Bucket
+from tests.factories import make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
     eager_tasks,
     fast_passwords,
-    make_bucket,
     send_code,
     wrong_code,
 )

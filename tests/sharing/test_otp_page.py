@@ -7,12 +7,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sharing.models import AuditEvent, Bucket, OTPDevice
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
     CODE_RE,
     eager_tasks,
     fast_passwords,
-    make_bucket,
     wrong_code,
 )
 

@@ -11,10 +11,10 @@ from hypothesis.extra.django import TestCase
 
 from sharing.models import ACCESS_RANK, Access, Share
 from sharing.wizard import policy
+from tests.factories import build_wizard_world as make_world
 from tests.sharing.wizard_support import (
     MANAGEMENT,
     key,
-    make_world,
     parameters_data,
     recipients_data,
     start,

@@ -1,4 +1,4 @@
-"""Helpers for the share wizard tests: a small world and the wizard's real POSTs.
+"""Helpers for the share wizard tests: the wizard's real POSTs; its world, as fixtures.
 
 The wizard is a NamedUrlSessionWizardView named ShareWizard: its management
 field is ``share_wizard-current_step`` and each field posts as ``<step>-<field>``;
@@ -6,20 +6,13 @@ the recipients step is a formset (``recipients-TOTAL_FORMS``, ``recipients-0-key
 """
 
 import datetime
-from dataclasses import dataclass, field
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recipients.models import Membership
 from sharing.models import Bucket, Notification, Pseudonym, Share
-from tests.factories import (
-    DepartmentFactory,
-    PatientFactory,
-    StudyFactory,
-    UserFactory,
-)
+from tests.factories import build_wizard_world
 
 MANAGEMENT = "share_wizard-current_step"
 
@@ -121,62 +114,12 @@ def nothing_created():
     )
 
 
-@dataclass
-class World:
-    department: object
-    sender: object
-    studies: list
-    en: object
-    fr: object
-    nl: object
-    de: object
-    no_mobile: object
-    no_email: object
-    other_department: object
-    foreign_study: object
-    extra: dict = field(default_factory=dict)
-
-
-def make_world(**department_kwargs):
-    department = DepartmentFactory(
-        code="wizard-rad", name="Radiology Wizard", **department_kwargs
-    )
-    sender = UserFactory(username="sender", departments=[department], language="en")
-    patient = PatientFactory(
-        department=department, given_name="Marie", family_name="Peeters"
-    )
-    studies = [
-        StudyFactory(patient=patient, description="CT thorax"),
-        StudyFactory(patient=patient, description="MR knee"),
-    ]
-    other = DepartmentFactory(code="wizard-other", name="Other Radiology")
-    return World(
-        department=department,
-        sender=sender,
-        studies=studies,
-        en=UserFactory(username="dr-en", language="en"),
-        fr=UserFactory(username="dr-fr", language="fr"),
-        nl=UserFactory(username="dr-nl", language="nl"),
-        de=UserFactory(username="dr-de", language="de"),
-        no_mobile=UserFactory(username="dr-nomobile", mobile=""),
-        no_email=UserFactory(username="dr-noemail", email=""),
-        other_department=other,
-        foreign_study=StudyFactory(
-            patient=PatientFactory(department=other), description="Foreign"
-        ),
-    )
-
-
 @pytest.fixture
 def world(db):
-    return make_world()
+    return build_wizard_world()
 
 
 @pytest.fixture
 def sender_client(client, world):
     client.force_login(world.sender)
     return client
-
-
-def make_member(user, department):
-    Membership.objects.get_or_create(user=user, department=department)

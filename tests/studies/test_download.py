@@ -6,14 +6,16 @@ from types import SimpleNamespace
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
 from studies.deidentify import deidentification_salt
 from studies.download import study_download_response
 from studies.message_sr import BASIC_TEXT_SR, message_text
-from tests.factories import PatientFactory, SeriesFactory, StudyFactory
-
-from .viewer_helpers import instance_create, study_file_bytes
+from tests.factories import (
+    PatientFactory,
+    SeriesFactory,
+    StudyFactory,
+    add_ct_and_mr_images,
+)
 
 PSEUDONYM = SimpleNamespace(
     given_name="4821", family_name="Anonymous", pseudo_patient_id="ANON-4821"
@@ -31,20 +33,7 @@ def study():
     )
     ct = SeriesFactory(study=study, series_number=1, modality="CT")
     mr = SeriesFactory(study=study, series_number=2, modality="MR")
-    frame_of_reference = generate_uid()
-    for number in (1, 2):
-        data = study_file_bytes(
-            "CT_small.dcm",
-            study=study,
-            series=ct,
-            FrameOfReferenceUID=frame_of_reference,
-            InstitutionName="AZ Sint-Jan",
-            ReferringPhysicianName="Janssens^Marie",
-        )
-        instance_create(series=ct, data=data, number=number)
-    instance_create(
-        series=mr, data=study_file_bytes("MR_small.dcm", study=study, series=mr)
-    )
+    add_ct_and_mr_images(ct=ct, mr=mr)
     return study
 
 

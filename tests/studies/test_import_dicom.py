@@ -5,7 +5,6 @@ import shutil
 from io import StringIO
 from pathlib import Path
 
-import pydicom
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
@@ -21,11 +20,9 @@ from studies.dicom_import import (
     parse_person_name,
 )
 from studies.models import Instance, Patient, Series, Study
-from tests.factories import DepartmentFactory
+from tests.factories import TEST_FILES, DepartmentFactory
 
 pytestmark = pytest.mark.django_db
-
-TEST_FILES = Path(pydicom.data.DATA_ROOT, "test_files")
 
 
 def copy_sample(name, folder):

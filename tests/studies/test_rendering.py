@@ -8,9 +8,30 @@ import pytest
 from PIL import Image
 
 from studies import rendering
-from tests.factories import SeriesFactory
+from tests.factories import (
+    PIXEL_KEYWORDS,
+    TEST_FILES,
+    SeriesFactory,
+    instance_create,
+    shipped_file,
+    study_file_bytes,
+)
 
-from .viewer_helpers import instance_create, pixel_files, shipped_file, study_file_bytes
+
+def pixel_files():
+    """Every shipped file (.dcm or no extension) that carries pixel data."""
+    found = []
+    for path in sorted(TEST_FILES.iterdir()):
+        if not path.is_file() or path.suffix not in (".dcm", ""):
+            continue
+        try:
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=False)
+        except Exception:  # noqa: S112 - unreadable files carry no usable pixels
+            continue
+        if any(k in ds for k in PIXEL_KEYWORDS):
+            found.append(path)
+    return found
+
 
 PIXEL_FILES = pixel_files()
 # Shipped files that are broken on purpose or carry no real image.

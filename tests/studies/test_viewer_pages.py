@@ -15,9 +15,15 @@ from studies import viewer
 from studies.models import Report, ReportRevision
 from studies.signals import report_edited
 from studies.viewer_views import member_urls
-from tests.factories import DepartmentFactory, SeriesFactory, StudyFactory, UserFactory
-
-from .viewer_helpers import instance_create, shipped_file, study_file_bytes
+from tests.factories import (
+    DepartmentFactory,
+    SeriesFactory,
+    StudyFactory,
+    UserFactory,
+    add_images,
+    instance_create,
+    shipped_file,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +37,7 @@ def department():
 def study(department):
     study = StudyFactory(patient__department=department)
     ct = SeriesFactory(study=study, series_number=1, modality="CT", description="Axial")
-    for number in (1, 2, 3):
-        data = study_file_bytes("CT_small.dcm", study=study, series=ct)
-        instance_create(series=ct, data=data, number=number)
+    add_images(ct, "CT_small.dcm", count=3)
     us = SeriesFactory(study=study, series_number=2, modality="US", description="Cine")
     instance_create(series=us, data=shipped_file("examples_ybr_color.dcm").read_bytes())
     Report.objects.create(study=study, text="No pulmonary embolism.")
