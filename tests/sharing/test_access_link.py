@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from sharing.models import AuditEvent
 from tests.factories import UserFactory
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.sharing.access_helpers import make_bucket
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def link_of(bucket):

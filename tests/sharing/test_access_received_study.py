@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 
 from sharing.models import AuditEvent, BucketOpening, Pseudonym
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.sharing.access_helpers import make_bucket
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def study_url(bucket):

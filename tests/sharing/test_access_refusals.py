@@ -14,9 +14,9 @@ from tests.factories import (
     UserFactory,
     UserGroupFactory,
 )
-from tests.sharing.access_helpers import fast_passwords, make_bucket  # noqa: F401
+from tests.sharing.access_helpers import make_bucket
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 STUDY_DATA = ("Peeters", "CT thorax", "left lower lobe", "Axial 1mm")
 

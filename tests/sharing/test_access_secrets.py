@@ -9,15 +9,10 @@ from django.urls import reverse
 
 from tests.sharing.access_helpers import (  # noqa: F401
     CODE_RE,
-    eager_tasks,
-    fast_passwords,
     make_bucket,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def all_database_text():

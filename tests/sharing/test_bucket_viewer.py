@@ -14,7 +14,6 @@ from sharing.models import AuditEvent, BucketOpening, Pseudonym
 from studies.message_sr import BASIC_TEXT_SR, message_text
 from studies.models import Report, ReportRevision
 from tests.factories import BucketFactory, UserFactory, UserGroupFactory
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 from tests.sharing.bucket_viewer_helpers import (
     MESSAGE,
     REPORT_TEXT,
@@ -24,7 +23,7 @@ from tests.sharing.bucket_viewer_helpers import (
     zip_of,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def _opened(client, bucket):

@@ -9,7 +9,6 @@ from django.utils import timezone
 from sharing.access.guard import SESSION_VERIFIED_KEY
 from studies.models import Report
 from tests.factories import StudyFactory, UserFactory
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 from tests.sharing.bucket_viewer_helpers import (
     REPORT_TEXT,
     study_of,
@@ -17,7 +16,7 @@ from tests.sharing.bucket_viewer_helpers import (
     viewer_urls,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 STUDY_DATA_TYPES = ("image/", "application/zip")
 

@@ -12,8 +12,6 @@ from django.db import connection
 from sharing.access.otp import VerifyStatus, otp_verify
 from sharing.models import AuditEvent, Bucket
 from tests.sharing.access_helpers import (  # noqa: F401
-    eager_tasks,
-    fast_passwords,
     make_bucket,
     send_code,
     wrong_code,
@@ -22,7 +20,7 @@ from tests.sharing.access_helpers import (  # noqa: F401
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords", "sms_outbox"),
+    pytest.mark.usefixtures("sms_outbox"),
 ]
 
 THREADS = 20

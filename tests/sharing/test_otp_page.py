@@ -10,16 +10,11 @@ from sharing.models import AuditEvent, Bucket, OTPDevice
 from tests.factories import UserFactory
 from tests.sharing.access_helpers import (  # noqa: F401
     CODE_RE,
-    eager_tasks,
-    fast_passwords,
     make_bucket,
     wrong_code,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def code_url(bucket):
