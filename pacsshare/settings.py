@@ -133,6 +133,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# collectstatic fills STATIC_ROOT; before it has run (a fresh clone, the tests)
+# whitenoise would warn on every request that the folder is missing.
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"  # never served publicly: files reach users through views
 OUTBOX_DIR = env.path("OUTBOX_DIR", default=str(VAR_DIR / "outbox"))

@@ -33,6 +33,16 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(scope="session")
+def base_url(pytestconfig):
+    """The --base-url option, as pytest-playwright's own fallback gives it.
+
+    That fallback (used without pytest-base-url) is a session fixture defined as
+    a method, which pytest 9 deprecates with a warning on every run.
+    """
+    return pytestconfig.getoption("--base-url") or pytestconfig.getini("base_url")
+
+
+@pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
 

@@ -5,27 +5,9 @@ Their data (``make_bucket()``) comes from tests/factories.py.
 
 import re
 
-import pytest
 from django.db import transaction
 
 CODE_RE = re.compile(r"\b(\d{6})\b")
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """Hash the factories' passwords cheaply; PBKDF2 costs ~1 s per user here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process (after commit), even when REDIS_URL is set."""
-    from pacsshare.celery import app
-
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
 
 
 def send_code(bucket, user, capture):

@@ -5,9 +5,8 @@ from django.urls import reverse
 
 from sharing.models import AuditEvent
 from tests.factories import PASSWORD, UserFactory, make_bucket
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def link_of(bucket):

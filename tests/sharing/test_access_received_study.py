@@ -11,9 +11,8 @@ from tests.factories import (
     StudyFactory,
     make_bucket,
 )
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def study_url(bucket):

@@ -15,9 +15,8 @@ from tests.factories import (
     UserGroupFactory,
     make_bucket,
 )
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 STUDY_DATA = ("Peeters", "CT thorax", "left lower lobe", "Axial 1mm")
 

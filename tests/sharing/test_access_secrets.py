@@ -8,12 +8,9 @@ from django.db import connection
 from django.urls import reverse
 
 from tests.factories import PASSWORD, make_bucket
-from tests.sharing.access_helpers import CODE_RE, eager_tasks, fast_passwords  # noqa: F401
+from tests.sharing.access_helpers import CODE_RE
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def all_database_text():

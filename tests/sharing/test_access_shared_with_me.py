@@ -17,9 +17,8 @@ from tests.factories import (
     UserGroupFactory,
     make_bucket,
 )
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 URL = reverse("sharing:shared_with_me")
 

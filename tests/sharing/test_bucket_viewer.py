@@ -21,10 +21,9 @@ from tests.factories import (
     UserGroupFactory,
     viewer_bucket,
 )
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 from tests.sharing.bucket_viewer_helpers import study_of, viewer_urls, zip_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def _opened(client, bucket):

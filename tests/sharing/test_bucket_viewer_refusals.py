@@ -9,10 +9,9 @@ from django.utils import timezone
 from sharing.access.guard import SESSION_VERIFIED_KEY
 from studies.models import Report
 from tests.factories import REPORT_TEXT, StudyFactory, UserFactory, viewer_bucket
-from tests.sharing.access_helpers import fast_passwords  # noqa: F401
 from tests.sharing.bucket_viewer_helpers import study_of, viewer_urls
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 STUDY_DATA_TYPES = ("image/", "application/zip")
 

@@ -10,16 +10,11 @@ from sharing.access.otp import SendStatus, VerifyStatus, otp_send, otp_verify
 from sharing.models import AuditEvent, Bucket, Notification, OTPDevice
 from tests.factories import UserFactory, make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
-    eager_tasks,
-    fast_passwords,
     send_code,
     wrong_code,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def allow_resend(bucket, user):

@@ -13,8 +13,6 @@ from sharing.access.otp import VerifyStatus, otp_verify
 from sharing.models import AuditEvent, Bucket
 from tests.factories import make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
-    eager_tasks,
-    fast_passwords,
     send_code,
     wrong_code,
 )
@@ -22,7 +20,7 @@ from tests.sharing.access_helpers import (  # noqa: F401
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords", "sms_outbox"),
+    pytest.mark.usefixtures("sms_outbox"),
 ]
 
 THREADS = 20

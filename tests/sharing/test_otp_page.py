@@ -10,15 +10,10 @@ from sharing.models import AuditEvent, Bucket, OTPDevice
 from tests.factories import UserFactory, make_bucket
 from tests.sharing.access_helpers import (  # noqa: F401
     CODE_RE,
-    eager_tasks,
-    fast_passwords,
     wrong_code,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("eager_tasks", "fast_passwords"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def code_url(bucket):
