@@ -10,7 +10,6 @@ import crash.
 from __future__ import annotations
 
 import datetime
-import enum
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
@@ -38,7 +37,7 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 
-class Outcome(enum.Enum):
+class Outcome(models.TextChoices):
     IMPORTED = "imported"
     PRESENT = "already present"
     SKIPPED = "skipped"
