@@ -11,7 +11,7 @@ from pydicom.uid import generate_uid
 from studies.deidentify import deidentification_salt
 from studies.download import study_download_response
 from studies.message_sr import BASIC_TEXT_SR, message_text
-from tests.factories import PatientFactory, SeriesFactory, StudyFactory
+from tests.factories import PatientFactory, SeriesFactory, StudyFactory, UserFactory
 
 from .viewer_helpers import instance_create, study_file_bytes
 
@@ -97,7 +97,7 @@ def test_the_de_identified_zip_holds_nothing_of_the_patient_and_the_message(stud
         pseudonym=PSEUDONYM,
         salt=deidentification_salt("bucket:7"),
         message=MESSAGE,
-        message_from="Dr. An Smet",
+        message_sender=UserFactory(title="Dr.", first_name="An", last_name="Smet"),
         message_uid_seed="share-7",
     )
 
