@@ -17,7 +17,6 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import models
 from django.shortcuts import render
-from django.utils.translation import gettext_lazy
 from django_ratelimit.core import get_usage
 
 from ..audit.record import audit_record, client_ip
@@ -27,8 +26,8 @@ from ..models import AuditEvent
 class Scope(models.TextChoices):
     """What is being guessed; each has its own rate setting."""
 
-    LINK = "link", gettext_lazy("link")
-    CODE = "code", gettext_lazy("SMS code")
+    LINK = "link"
+    CODE = "code"
 
 
 TOO_MANY_ATTEMPTS = "too_many_attempts"
