@@ -90,8 +90,13 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A persistent connection the server dropped (restart, failover, idle timeout) is
+# replaced before a request uses it, instead of costing that request a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE: a writing transaction takes the lock when it begins, so two
+    # imports wait for each other instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         # A fresh clone has no var/ yet; SQLite will not create the folder.
@@ -140,6 +145,12 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"  # never served publicly: files reach users through views
 OUTBOX_DIR = env.path("OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
 RENDER_CACHE_DIR = env.path("RENDER_CACHE_DIR", default=str(VAR_DIR / "render-cache"))
+# Hostile DICOM (studies/dicom_import.py, studies/rendering.py): beyond these a
+# file is refused at import and rendered as the placeholder, never allocated.
+DICOM_MAX_FRAMES = env.int("DICOM_MAX_FRAMES", default=100_000)
+DICOM_MAX_FRAME_PIXELS = env.int("DICOM_MAX_FRAME_PIXELS", default=64 * 1024 * 1024)
+DICOM_MAX_PIXEL_BYTES = env.int("DICOM_MAX_PIXEL_BYTES", default=4 * 1024**3)
+DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 1024**2)
 # Studies per page of the overview (the benchmark serves 50).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
 STORAGES = {
@@ -209,6 +220,13 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Link and SMS-code guessing (sharing/access/throttle.py, django-ratelimit on the
+# default cache, so the limit holds across workers with Redis): attempts per
+# client address and, as well, per session, e.g. "30/m" or "100/h".
+ACCESS_LINK_RATE = env.str("ACCESS_LINK_RATE", default="30/m")
+ACCESS_CODE_RATE = env.str("ACCESS_CODE_RATE", default="10/m")
+RATELIMIT_USE_CACHE = "default"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Seconds; enforced by pacsshare.middleware.SessionTimeoutMiddleware.

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
+import struct
+import tempfile
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
+from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset, read_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
@@ -35,6 +42,12 @@ DEFER_SIZE = 16 * 1024
 CHUNK_SIZE = 200
 UNDEFINED_LENGTH = 0xFFFFFFFF
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+# PS3.5 9.1: digits and dots, at most 64 characters (components not empty).
+UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+UID_MAX_LENGTH = 64
+INFLATE_CHUNK = 1024 * 1024
 
 
 class Outcome(models.TextChoices):
@@ -183,7 +196,7 @@ class _Importer:
         if study_uids:
             for study in Study.objects.filter(
                 study_instance_uid__in=study_uids
-            ).select_related("department"):
+            ).select_related("department", "patient"):
                 self.studies[study.study_instance_uid] = study
         if series_uids:
             for series in Series.objects.filter(series_instance_uid__in=series_uids):
@@ -230,7 +243,7 @@ class _Importer:
                     instance.file.save(path.name, File(handle), save=False)
                 stored_name = instance.file.name
                 instance.save()
-        except (_Skip, IntegrityError, OSError) as exc:
+        except (_Skip, DatabaseError, OSError) as exc:
             # Rows made in the rolled-back transaction must not stay cached.
             self._forget(header)
             if stored_name and instance is not None:
@@ -249,6 +262,10 @@ class _Importer:
             if isinstance(exc, OSError):
                 return FileOutcome(
                     path, Outcome.SKIPPED, f"could not store the file: {exc}"
+                )
+            if not isinstance(exc, IntegrityError):
+                return FileOutcome(
+                    path, Outcome.SKIPPED, f"database error: {_short(exc)}"
                 )
             return FileOutcome(path, Outcome.SKIPPED, f"conflict while saving: {exc}")
         self.instance_uids.add(header.sop_instance_uid)
@@ -285,7 +302,9 @@ class _Importer:
     def _study(self, header: _Header, patient: Patient) -> Study:
         study = self.studies.get(header.study_instance_uid)
         if study is None:
-            study, _ = Study.objects.select_related("department").get_or_create(
+            study, _ = Study.objects.select_related(
+                "department", "patient"
+            ).get_or_create(
                 study_instance_uid=header.study_instance_uid,
                 defaults={
                     "department": self.department,
@@ -300,6 +319,12 @@ class _Importer:
             )
             self.studies[header.study_instance_uid] = study
         self._check_department(study)
+        if study.patient.patient_id != header.patient_id:
+            # Merging would put another patient's images under this one's name.
+            raise _Skip(
+                f"study {study.study_instance_uid} holds another patient "
+                "(Patient ID differs)"
+            )
         return study
 
     def _series(self, header: _Header, study: Study) -> Series:
@@ -344,16 +369,66 @@ def _read_or_reason(path: Path) -> _Header | str:
 def read_header(path: Path) -> _Header:
     """Read and check one file's DICOM header; raise _Skip with the reason."""
     try:
-        size = path.stat().st_size
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            meta = read_file_meta_info(path)
+            if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
+                return _read_deflated(path, meta, caught)
+            size = path.stat().st_size
             dataset = dcmread(path, defer_size=DEFER_SIZE, force=False)
+    except _Skip:
+        raise
     except InvalidDicomError:
         raise _Skip("not a DICOM file") from None
     except OSError as exc:
         raise _Skip(f"unreadable: {exc.strerror or exc}") from None
     except Exception as exc:  # pydicom raises many kinds on malformed input
         raise _Skip(f"unreadable DICOM: {_short(exc)}") from None
+    return _checked_header(dataset, size, caught)
+
+
+def _read_deflated(path: Path, meta, caught) -> _Header:
+    """Read a deflated file's header, inflating into a bounded temporary file.
+
+    pydicom inflates a deflated data set whole, in memory: a few hundred
+    kilobytes can claim gigabytes. Here it is inflated in chunks to disk, and
+    refused once it grows past DICOM_MAX_INFLATED_BYTES.
+    """
+    limit = settings.DICOM_MAX_INFLATED_BYTES
+    with path.open("rb") as source, tempfile.TemporaryFile() as inflated:
+        source.seek(_meta_end(source))
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while True:
+            chunk = source.read(INFLATE_CHUNK) if not inflater.unconsumed_tail else b""
+            data = inflater.decompress(inflater.unconsumed_tail + chunk, INFLATE_CHUNK)
+            total += len(data)
+            if total > limit:
+                raise _Skip(
+                    f"deflated data set inflates beyond {limit // (1024 * 1024)} MB"
+                )
+            inflated.write(data)
+            if inflater.eof or (not chunk and not inflater.unconsumed_tail):
+                break
+        size = inflated.tell()
+        inflated.seek(0)
+        dataset = read_dataset(
+            inflated, is_implicit_VR=False, is_little_endian=True, defer_size=DEFER_SIZE
+        )
+        dataset.file_meta = meta
+        return _checked_header(dataset, size, caught)
+
+
+def _meta_end(fp) -> int:
+    """Return where a Part 10 file's meta group ends (its group length says)."""
+    fp.seek(128)
+    head = fp.read(16)
+    if len(head) < 16 or head[:4] != b"DICM" or head[4:10] != b"\x02\x00\x00\x00UL":
+        raise _Skip("deflated file without a file meta group length")
+    return 144 + struct.unpack("<I", head[12:16])[0]
+
+
+def _checked_header(dataset, size: int, caught) -> _Header:
     if any("End of file reached" in str(w.message) for w in caught):
         raise _Skip("truncated DICOM file (ends inside a data element)")
     # Checked before any attribute access converts the raw elements.
@@ -389,11 +464,16 @@ def _header_from(dataset) -> _Header:
     for keyword, uid in uids.items():
         if not uid:
             raise _Skip(f"missing {keyword}")
-        if len(uid) > 64:
+        if len(uid) > UID_MAX_LENGTH:
             raise _Skip(f"invalid {keyword} (longer than 64 characters)")
+        if not UID_RE.fullmatch(uid):
+            raise _Skip(f"invalid {keyword} (a UID holds only digits and dots)")
     has_pixels = any(tag in dataset for tag in PIXEL_DATA_TAGS)
     if not has_pixels and "Rows" in dataset and "Columns" in dataset:
         raise _Skip("truncated DICOM file (an image without pixel data)")
+    number_of_frames = max(_int(dataset, "NumberOfFrames") or 1, 1)
+    if has_pixels:
+        _check_pixel_extent(dataset, number_of_frames)
     family_name, given_name = parse_person_name(dataset.get("PatientName"))
     patient_id = _text(dataset, "PatientID", 64) or _unknown_patient_id(uids)
     return _Header(
@@ -418,11 +498,58 @@ def _header_from(dataset) -> _Header:
         series_number=_int(dataset, "SeriesNumber"),
         series_description=_text(dataset, "SeriesDescription", 200),
         instance_number=_int(dataset, "InstanceNumber"),
-        number_of_frames=max(_int(dataset, "NumberOfFrames") or 1, 1),
+        number_of_frames=number_of_frames,
         rows=_positive(_int(dataset, "Rows")),
         columns=_positive(_int(dataset, "Columns")),
         has_pixels=has_pixels,
     )
+
+
+def _check_pixel_extent(dataset, frames: int) -> None:
+    """Refuse pixel data beyond the limits, or that cannot hold its frames.
+
+    Only element headers are read (the pixel data stays deferred, or is
+    walked fragment by fragment), so a claim of billions of frames costs
+    nothing; the viewer never lists more frames than the file holds.
+    """
+    rows, columns = _int(dataset, "Rows") or 0, _int(dataset, "Columns") or 0
+    samples = _int(dataset, "SamplesPerPixel") or 1
+    bits = _int(dataset, "BitsAllocated") or 8
+    if frames > settings.DICOM_MAX_FRAMES:
+        raise _Skip(f"NumberOfFrames {frames} is beyond {settings.DICOM_MAX_FRAMES}")
+    if rows * columns * samples > settings.DICOM_MAX_FRAME_PIXELS:
+        raise _Skip(f"a frame of {rows}x{columns} pixels is too large to display")
+    # YBR_FULL_422 stores two values per pixel, not three (PS3.3 C.7.6.3.1.2).
+    stored = (
+        2 if _text(dataset, "PhotometricInterpretation") == "YBR_FULL_422" else samples
+    )
+    needed = (rows * columns * min(samples, stored) * bits * frames + 7) // 8
+    if needed > settings.DICOM_MAX_PIXEL_BYTES:
+        raise _Skip(f"{frames} frames of {rows}x{columns} pixels are too large")
+    tag = next(tag for tag in PIXEL_DATA_TAGS if tag in dataset)
+    element = dataset.get_item(tag, keep_deferred=True)
+    length = getattr(element, "length", None)
+    if length is None or not rows or not columns:
+        return
+    if length != UNDEFINED_LENGTH:
+        if length < needed:
+            raise _Skip(
+                f"NumberOfFrames {frames} does not fit the pixel data "
+                f"({length} bytes for {needed})"
+            )
+        return
+    value = element.value
+    if not isinstance(value, bytes):
+        return
+    try:
+        fragments = sum(1 for _ in generate_fragments(value)) - 1  # offset table
+    except (ValueError, struct.error) as exc:
+        raise _Skip(f"broken encapsulated pixel data: {_short(exc)}") from None
+    if fragments < frames:
+        raise _Skip(
+            f"NumberOfFrames {frames} does not fit the pixel data "
+            f"({fragments} fragments)"
+        )
 
 
 def _unknown_patient_id(uids: dict[str, str]) -> str:

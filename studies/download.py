@@ -118,7 +118,7 @@ def study_download_response(
     pseudonym=None,
     salt=None,
     message="",
-    message_from="",
+    message_sender=None,
     message_sent_at=None,
     message_uid_seed=None,
 ):
@@ -139,7 +139,7 @@ def study_download_response(
             message_sr_build(
                 study=study,
                 text=message,
-                sender_name=message_from,
+                sender=message_sender,
                 sent_at=message_sent_at,
                 pseudonym=pseudonym,
                 uid_seed=message_uid_seed,

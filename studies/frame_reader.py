@@ -264,7 +264,7 @@ def plain_file(data):
     """Return the PlainFile of a plain CT/MR file's bytes, or None for any other."""
     try:
         found, offset, length = _fast_header(data)
-    except (_NotFast, struct.error, ValueError, UnicodeDecodeError):
+    except (_NotFast, struct.error, ValueError, UnicodeDecodeError, RecursionError):
         return None
     rows, cols = found.get(ROWS), found.get(COLUMNS)
     if found.get(PHOTOMETRIC) not in ("MONOCHROME1", "MONOCHROME2"):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.valuerep import PersonName
 
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 MESSAGE_SERIES_NUMBER = 9999
@@ -25,25 +26,50 @@ def _code(value, scheme, meaning):
     return item
 
 
-def _person_name(name):
-    """Turn "Jan Peeters" into the DICOM form "Peeters^Jan"."""
-    parts = str(name).split()
-    if len(parts) < 2:
-        return str(name)
-    return f"{parts[-1]}^{' '.join(parts[:-1])}"
+# A PN component group holds at most 64 characters (PS3.5 6.2).
+PN_MAX_LENGTH = 64
+
+
+def _pn_component(value):
+    """Return a name part fit for one PN component: no delimiter, no control."""
+    text = "".join(
+        " " if ch in "^=\\" or not ch.isprintable() else ch for ch in str(value or "")
+    )
+    return " ".join(text.split())
+
+
+def sender_person_name(sender):
+    """Return a user's DICOM PN, ``Family^Given^^Title``, from their name fields.
+
+    Each field becomes one component; a delimiter or line break inside a field
+    is a space, so no field can forge another component or component group.
+    """
+    family = _pn_component(sender.last_name)
+    given = _pn_component(sender.first_name)
+    prefix = _pn_component(sender.title)
+    if not family and not given:
+        family = _pn_component(sender.get_username())
+    family = family[:PN_MAX_LENGTH]
+    given = given[: max(PN_MAX_LENGTH - len(family) - 1, 0)]
+    if len(family) + len(given) + len(prefix) + 4 > PN_MAX_LENGTH:
+        prefix = ""
+    return PersonName.from_named_components(
+        family_name=family, given_name=given, name_prefix=prefix
+    )
 
 
 def message_sr_build(
     *,
     study,
     text,
-    sender_name="",
+    sender=None,
     sent_at=None,
     pseudonym=None,
     uid_seed=None,
 ):
     """Return a Basic Text SR data set holding ``text`` in ``study``.
 
+    ``sender`` (a user) is named as the person observer.
     ``uid_seed`` (e.g. the share's id) makes the series and SOP instance UIDs
     stable, so two downloads of one share carry the same message instance.
     """
@@ -115,14 +141,14 @@ def message_sr_build(
     ds.ConceptNameCodeSequence = Sequence([_code("11488-4", "LN", "Consult note")])
     ds.ContinuityOfContent = "SEPARATE"
     items = []
-    if sender_name:
+    if sender is not None:
         observer = Dataset()
         observer.RelationshipType = "HAS OBS CONTEXT"
         observer.ValueType = "PNAME"
         observer.ConceptNameCodeSequence = Sequence(
             [_code("121008", "DCM", "Person Observer Name")]
         )
-        observer.PersonName = _person_name(sender_name)
+        observer.PersonName = sender_person_name(sender)
         items.append(observer)
     message = Dataset()
     message.RelationshipType = "CONTAINS"

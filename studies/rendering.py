@@ -25,12 +25,16 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
 
 from .frame_reader import (
+    ALLOCATED,
     CENTER,
+    COLUMNS,
     FRAMES,
     INTERCEPT,
     MODALITY_LUT_SEQUENCE,
     PHOTOMETRIC,
     PIXEL_DATA_TAGS,
+    ROWS,
+    SAMPLES,
     SLOPE,
     VOI_LUT_SEQUENCE,
     WIDTH,
@@ -65,6 +69,26 @@ class RenderError(Exception):
 
 class FrameOutOfRange(RenderError):
     """The requested frame index is not in the instance."""
+
+
+class TooLarge(RenderError):
+    """The file's pixels are beyond DICOM_MAX_FRAME_PIXELS / DICOM_MAX_PIXEL_BYTES."""
+
+
+def check_extent(*, rows, columns, samples, bits, frames):
+    """Raise TooLarge before decoding what the limits would not allow.
+
+    The decoders allocate rows x columns x samples (x frames, for some) from the
+    header alone, whatever the data holds: a 65535 x 65535 RLE header asks
+    for gigabytes.
+    """
+    pixels = (rows or 0) * (columns or 0) * (samples or 1)
+    if pixels > settings.DICOM_MAX_FRAME_PIXELS:
+        raise TooLarge(f"{rows}x{columns} pixels")
+    if (pixels * (bits or 8) * max(frames or 1, 1) + 7) // 8 > (
+        settings.DICOM_MAX_PIXEL_BYTES
+    ):
+        raise TooLarge(f"{frames} frames of {rows}x{columns} pixels")
 
 
 @dataclass(frozen=True)
@@ -283,6 +307,13 @@ def frame_pixels(data, *, frame=0, window=None):
         raise FrameOutOfRange(frame)
     if not any(ds.get_item(tag) is not None for tag in PIXEL_DATA_TAGS):
         raise RenderError("no pixel data")
+    check_extent(
+        rows=peek(ds, ROWS, "US"),
+        columns=peek(ds, COLUMNS, "US"),
+        samples=peek(ds, SAMPLES, "US"),
+        bits=peek(ds, ALLOCATED, "US"),
+        frames=frames,
+    )
     photometric = peek(ds, PHOTOMETRIC, "CS") or "MONOCHROME2"
     arr = _decode(ds, frame=frame if frames > 1 else None)
     if photometric == "PALETTE COLOR":
@@ -307,6 +338,13 @@ def _fast_frame(data, *, frame, window):
         return None
     if frame < 0 or frame >= plain.frames:
         raise FrameOutOfRange(frame)
+    check_extent(
+        rows=plain.rows,
+        columns=plain.columns,
+        samples=1,
+        bits=plain.dtype.itemsize * 8,
+        frames=plain.frames,
+    )
     values = _rescale(
         plain.frame(frame), plain.values.get(SLOPE), plain.values.get(INTERCEPT)
     )

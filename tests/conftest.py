@@ -84,3 +84,15 @@ def _celery_in_process(request):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = saved
+
+
+@pytest.fixture(autouse=True)
+def _own_guess_counters(settings):
+    """Give each test its own link and code guess counters in the shared cache.
+
+    Every test client comes from 127.0.0.1: without this, the suite's own link
+    and code requests would add up to the throttle's limit (sharing/access/).
+    """
+    import uuid
+
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"

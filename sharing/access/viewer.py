@@ -183,7 +183,7 @@ def received_download(request, bucket, study_id):
         pseudonym=permissions.pseudonym,
         salt=deidentification_salt(f"bucket:{bucket.pk}") if anonymized else None,
         message=share.message,
-        message_from=str(share.sender),
+        message_sender=share.sender,
         message_sent_at=share.created_at,
         message_uid_seed=share.pk,
     )

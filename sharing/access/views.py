@@ -24,7 +24,6 @@ from ..models import Bucket, hash_secret
 from .guard import (
     AccessRefused,
     Refusal,
-    audit_refusal,
     bucket_view,
     get_bucket_for_request,
     is_open_to,
@@ -42,6 +41,12 @@ from .otp import (
     otp_verify,
 )
 from .selectors import access_label, buckets_received_by
+from .throttle import (
+    Scope,
+    attempt_count,
+    audit_refusal_counted,
+    too_many_attempts_response,
+)
 
 # Link tokens are 43 URL-safe base64 characters (256 bits); anything else is noise.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
@@ -61,13 +66,17 @@ def bucket_link(request, token):
 
     An anonymous visitor logs in first; the login's `next` names the bucket page,
     never the token. An unknown token is audited and sent to a token-free page
-    that says so, so the token is in no URL after the first.
+    that says so, so the token is in no URL after the first. Guessing is
+    throttled per address and session; unknown links are audited once a window.
     """
+    throttled = attempt_count(request, scope=Scope.LINK)
+    if throttled is not None:
+        return _no_referrer(too_many_attempts_response(request, throttled))
     bucket = None
     if TOKEN_RE.match(token):
         bucket = Bucket.objects.filter(token_hash=hash_secret(token)).first()
     if bucket is None:
-        audit_refusal(request, Refusal.INVALID_LINK)
+        audit_refusal_counted(request, Refusal.INVALID_LINK, scope=Scope.LINK)
         return _no_referrer(redirect("sharing:bucket_link_invalid"))
     target = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
     if not request.user.is_authenticated:
@@ -137,7 +146,14 @@ def _sent_message(result):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def bucket_code(request, bucket_id):
-    """Ask for the SMS code of a bucket with two-factor; send one on arrival."""
+    """Ask for the SMS code of a bucket with two-factor; send one on arrival.
+
+    Posts (codes and resends) are throttled per address and session.
+    """
+    if request.method == "POST":
+        throttled = attempt_count(request, scope=Scope.CODE)
+        if throttled is not None:
+            return too_many_attempts_response(request, throttled)
     try:
         bucket = get_bucket_for_request(request, bucket_id, require_code=False)
     except AccessRefused as refused:

@@ -14,6 +14,7 @@ from tests.factories import (
     PatientFactory,
     SeriesFactory,
     StudyFactory,
+    UserFactory,
     add_ct_and_mr_images,
 )
 
@@ -86,7 +87,7 @@ def test_the_de_identified_zip_holds_nothing_of_the_patient_and_the_message(stud
         pseudonym=PSEUDONYM,
         salt=deidentification_salt("bucket:7"),
         message=MESSAGE,
-        message_from="Dr. An Smet",
+        message_sender=UserFactory(title="Dr.", first_name="An", last_name="Smet"),
         message_uid_seed="share-7",
     )
 
