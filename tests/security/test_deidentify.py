@@ -1,7 +1,8 @@
 """An anonymized download keeps no date and no free text that may name the patient.
 
 The files say LongitudinalTemporalInformationModified = REMOVED, so no date or
-time of the source may remain, wherever it sits (RT plans, structure sets, SR).
+time of the source may remain, wherever it sits (RT plans, structure sets, SR);
+a required one gets a dummy.
 """
 
 from pydicom.dataset import Dataset
@@ -45,11 +46,15 @@ def _values(ds):
 def test_it_leaves_no_date_or_time_of_the_source():
     ds = Deidentifier(salt="s", pseudonym=_Pseudonym()).apply(_dataset())
 
+    source = {
+        elem.value for elem in _dataset().iterall() if elem.VR in ("DA", "DT", "TM")
+    }
     dated = {
         elem.keyword: elem.value
         for elem in ds.iterall()
-        if elem.VR in ("DA", "DT", "TM") and elem.value
+        if elem.VR in ("DA", "DT", "TM") and elem.value in source
     }
+    # Required dates get a dummy (1900-01-01) so the object stays valid.
     assert dated == {}
     assert ds.LongitudinalTemporalInformationModified == "REMOVED"
 
