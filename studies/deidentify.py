@@ -123,6 +123,22 @@ def instance_is_cleanable(*, sop_class_uid, modality, burned_in_annotation):
     return not photographic
 
 
+def left_out_q(prefix=""):
+    """Return the Q that finds, among instances, those ``instance_is_cleanable``
+    refuses (``prefix`` reaches Instance from another model, e.g. "instances__").
+    """
+    from django.db.models import Q
+
+    photographic = Q(**{f"{prefix}series__modality__in": _PHOTOGRAPHIC_MODALITIES})
+    for sop_prefix in _PHOTOGRAPHIC_SOP_PREFIXES:
+        photographic |= Q(**{f"{prefix}sop_class_uid__startswith": sop_prefix})
+    return (
+        Q(**{f"{prefix}sop_class_uid__in": ENCAPSULATED_SOP_CLASSES})
+        | Q(**{f"{prefix}burned_in_annotation": "YES"})
+        | (Q(**{f"{prefix}burned_in_annotation": ""}) & photographic)
+    )
+
+
 def deidentification_salt(scope):
     """Return a secret salt for one scope (e.g. ``f"bucket:{bucket.pk}"``)."""
     return salted_hmac("studies.deidentify", scope, algorithm="sha256").hexdigest()
@@ -167,6 +183,24 @@ def choose_action(action, *, tag, parent):
     return "X" if "X" in options else options[0].rstrip("*")
 
 
+def deidentification_mark(ds, *, structured_content=False):
+    """Say in a data set that and how its identity was removed."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = METHOD
+    codes = [METHOD_CODE]
+    if structured_content:
+        codes.append(CLEAN_STRUCTURED_CONTENT_CODE)
+    items = []
+    for value, scheme, meaning in codes:
+        code = Dataset()
+        code.CodeValue = value
+        code.CodingSchemeDesignator = scheme
+        code.CodeMeaning = meaning
+        items.append(code)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
 class Deidentifier:
     """De-identify data sets of one share; the same salt maps UIDs the same.
 
@@ -197,28 +231,9 @@ class Deidentifier:
         ds.remove_private_tags()
         structured = CONTENT_SEQUENCE in ds
         self._walk(ds, parent=0, scrub=False)
-        self.mark(ds, structured_content=structured)
+        deidentification_mark(ds, structured_content=structured)
         self._fix_meta(ds)
         return ds
-
-    def mark(self, ds, *, structured_content=False):
-        """Say in the data set that and how its identity was removed."""
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = METHOD
-        codes = [METHOD_CODE]
-        if structured_content:
-            codes.append(CLEAN_STRUCTURED_CONTENT_CODE)
-        items = []
-        for value, scheme, meaning in codes:
-            code = Dataset()
-            code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
-                value,
-                scheme,
-                meaning,
-            )
-            items.append(code)
-        ds.DeidentificationMethodCodeSequence = Sequence(items)
-        ds.LongitudinalTemporalInformationModified = "REMOVED"
 
     def remap_uids(self, ds):
         """Replace only the UIDs of a data set we built ourselves (the message)."""
