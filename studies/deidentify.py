@@ -1,13 +1,34 @@
-"""De-identify DICOM data sets for an anonymized download (PS3.15 Annex E).
+"""De-identify DICOM data sets for an anonymized share (PS3.15 Annex E).
 
-Follows the Basic Application Level Confidentiality Profile with a curated list
-of its attributes and action codes (D: dummy, Z: empty, X: remove, U: new UID
-kept consistent), walking every sequence. On top of the table, to be safe:
-every private element is removed, every remaining person name (PN) is removed,
-and every non-standard UID is replaced, so no instance UID of the source can
-survive anywhere in the file. UIDs map old → new deterministically from a secret
-salt, so one download (one bucket) keeps Study/Series/SOP/Frame of Reference and
-referenced UIDs consistent across its files.
+Applies the Basic Application Level Confidentiality Profile with every
+attribute of Table E.1-1 (studies/deid_table.py, generated, its source named
+there) and the Clean Structured Content option, walking every sequence:
+
+- Each action as the standard defines it: D (dummy), Z (empty), X (remove),
+  K (keep), C (clean), U (new UID). A combined action (Z/D, X/Z, X/D, X/Z/D,
+  X/Z/U*) takes the option that keeps the object valid: a dummy where the
+  attribute is Type 1, empty where Type 2, removal otherwise. The type is the
+  strongest one PS3.3 gives the attribute under the same parent (the top level
+  or the enclosing sequence; under a parent the parse does not know, anywhere)
+  in any module (deid_table.TYPES): so an object may get a dummy where removal
+  would do, never a removal that makes it invalid.
+- A D on a sequence keeps its items and cleans them; the Content Sequence (an
+  SR's tree) is cleaned as Clean Structured Content says: codes, measurements
+  and structure stay; names, dates, UIDs and free text (TEXT items) are
+  replaced, so the report keeps its findings but names nobody.
+- Beyond the table, to be safe: overlay (60xx) and curve (50xx) groups go
+  whole, private elements go, every remaining person name gets a dummy, every
+  date or time outside the table is treated like X/Z/D (so no date of the
+  source remains and LongitudinalTemporalInformationModified says REMOVED), and
+  every non-standard UID is replaced. No Retain option is used.
+
+UIDs map old → new deterministically from a secret salt, so one bucket keeps
+Study/Series/SOP/Frame of Reference and referenced UIDs consistent across its
+files and its message SR.
+
+What cannot be cleaned this way is left out of an anonymized share
+(``instance_is_cleanable``): encapsulated documents, and images whose pixels may
+carry burned-in text.
 """
 
 from __future__ import annotations
@@ -18,186 +39,16 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary, generate_uid
 
+from .deid_table import ACTIONS, MASKED_ACTIONS, TYPES
+
 METHOD = "DICOM PS3.15 Basic Application Level Confidentiality Profile"  # LO: 64
 METHOD_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
+CLEAN_STRUCTURED_CONTENT_CODE = ("113104", "DCM", "Clean Structured Content Option")
 
-# (tag, action) from PS3.15 Table E.1-1, Basic Profile column. Where the table
-# allows a choice (X/Z, X/Z/D) the strictest one that keeps the IOD valid is used.
-ACTIONS = {
-    # Patient
-    0x00100010: "D",  # Patient's Name -> the pseudonym
-    0x00100020: "D",  # Patient ID -> the pseudo ID
-    0x00100021: "X",  # Issuer of Patient ID
-    0x00100024: "X",  # Issuer of Patient ID Qualifiers Sequence
-    0x00100030: "Z",  # Patient's Birth Date
-    0x00100032: "X",  # Patient's Birth Time
-    0x00100040: "Z",  # Patient's Sex
-    0x00100050: "X",  # Patient's Insurance Plan Code Sequence
-    0x00100101: "X",  # Patient's Primary Language Code Sequence
-    0x00100102: "X",  # Patient's Primary Language Modifier Code Sequence
-    0x00101000: "X",  # Other Patient IDs
-    0x00101001: "X",  # Other Patient Names
-    0x00101002: "X",  # Other Patient IDs Sequence
-    0x00101005: "X",  # Patient's Birth Name
-    0x00101010: "X",  # Patient's Age
-    0x00101020: "X",  # Patient's Size
-    0x00101030: "X",  # Patient's Weight
-    0x00101040: "X",  # Patient's Address
-    0x00101060: "X",  # Patient's Mother's Birth Name
-    0x00101080: "X",  # Military Rank
-    0x00101081: "X",  # Branch of Service
-    0x00101090: "X",  # Medical Record Locator
-    0x00101100: "X",  # Referenced Patient Photo Sequence
-    0x00102000: "X",  # Medical Alerts
-    0x00102110: "X",  # Allergies
-    0x00102150: "X",  # Country of Residence
-    0x00102152: "X",  # Region of Residence
-    0x00102154: "X",  # Patient's Telephone Numbers
-    0x00102155: "X",  # Patient's Telecom Information
-    0x00102160: "X",  # Ethnic Group
-    0x00102180: "X",  # Occupation
-    0x001021A0: "X",  # Smoking Status
-    0x001021B0: "X",  # Additional Patient History
-    0x001021C0: "X",  # Pregnancy Status
-    0x001021D0: "X",  # Last Menstrual Date
-    0x001021F0: "X",  # Patient's Religious Preference
-    0x00102203: "X",  # Patient's Sex Neutered
-    0x00102297: "X",  # Responsible Person
-    0x00102299: "X",  # Responsible Organization
-    0x00104000: "X",  # Patient Comments
-    0x00081120: "X",  # Referenced Patient Sequence
-    0x00380004: "X",  # Referenced Patient Alias Sequence
-    0x00380010: "X",  # Admission ID
-    0x00380014: "X",  # Issuer of Admission ID Sequence
-    0x00380050: "X",  # Special Needs
-    0x00380060: "X",  # Service Episode ID
-    0x00380062: "X",  # Service Episode Description
-    0x00380300: "X",  # Current Patient Location
-    0x00380400: "X",  # Patient's Institution Residence
-    0x00380500: "X",  # Patient State
-    0x00384000: "X",  # Visit Comments
-    # Study, visit and request
-    0x00080020: "Z",  # Study Date
-    0x00080030: "Z",  # Study Time
-    0x00080050: "Z",  # Accession Number
-    0x00080090: "Z",  # Referring Physician's Name
-    0x00080092: "X",  # Referring Physician's Address
-    0x00080094: "X",  # Referring Physician's Telephone Numbers
-    0x00080096: "X",  # Referring Physician Identification Sequence
-    0x00081030: "X",  # Study Description
-    0x00081032: "X",  # Procedure Code Sequence
-    0x00081048: "X",  # Physician(s) of Record
-    0x00081049: "X",  # Physician(s) of Record Identification Sequence
-    0x00081060: "X",  # Name of Physician(s) Reading Study
-    0x00081062: "X",  # Physician(s) Reading Study Identification Sequence
-    0x00081080: "X",  # Admitting Diagnoses Description
-    0x00081084: "X",  # Admitting Diagnoses Code Sequence
-    0x00081110: "X",  # Referenced Study Sequence
-    0x00081111: "X",  # Referenced Performed Procedure Step Sequence
-    0x00200010: "Z",  # Study ID
-    0x00321032: "X",  # Requesting Physician
-    0x00321033: "X",  # Requesting Service
-    0x00321060: "X",  # Requested Procedure Description
-    0x00321064: "X",  # Requested Procedure Code Sequence
-    0x00321070: "X",  # Requested Contrast Agent
-    0x00321030: "X",  # Reason for Study
-    0x00401002: "X",  # Reason for the Requested Procedure
-    0x00324000: "X",  # Study Comments
-    0x00400001: "X",  # Scheduled Station AE Title
-    0x00400006: "X",  # Scheduled Performing Physician's Name
-    0x00400007: "X",  # Scheduled Procedure Step Description
-    0x00400009: "X",  # Scheduled Procedure Step ID
-    0x00400010: "X",  # Scheduled Station Name
-    0x00400011: "X",  # Scheduled Procedure Step Location
-    0x00400100: "X",  # Scheduled Procedure Step Sequence
-    0x00400241: "X",  # Performed Station AE Title
-    0x00400242: "X",  # Performed Station Name
-    0x00400243: "X",  # Performed Location
-    0x00400244: "X",  # Performed Procedure Step Start Date
-    0x00400245: "X",  # Performed Procedure Step Start Time
-    0x00400250: "X",  # Performed Procedure Step End Date
-    0x00400251: "X",  # Performed Procedure Step End Time
-    0x00400253: "X",  # Performed Procedure Step ID
-    0x00400254: "X",  # Performed Procedure Step Description
-    0x00400275: "X",  # Request Attributes Sequence
-    0x00400280: "X",  # Comments on the Performed Procedure Step
-    0x00400555: "X",  # Acquisition Context Sequence
-    0x00401001: "X",  # Requested Procedure ID
-    0x00401400: "X",  # Requested Procedure Comments
-    0x00402016: "X",  # Placer Order Number / Imaging Service Request
-    0x00402017: "X",  # Filler Order Number / Imaging Service Request
-    0x00402400: "X",  # Imaging Service Request Comments
-    0x00403001: "X",  # Confidentiality Constraint on Patient Data Description
-    # Series, equipment, institution, operators
-    0x00080021: "X",  # Series Date
-    0x00080022: "X",  # Acquisition Date
-    0x00080023: "Z",  # Content Date
-    0x00080024: "X",  # Overlay Date
-    0x00080025: "X",  # Curve Date
-    0x0008002A: "X",  # Acquisition DateTime
-    0x00080031: "X",  # Series Time
-    0x00080032: "X",  # Acquisition Time
-    0x00080033: "Z",  # Content Time
-    0x00080034: "X",  # Overlay Time
-    0x00080035: "X",  # Curve Time
-    0x00080012: "X",  # Instance Creation Date
-    0x00080013: "X",  # Instance Creation Time
-    0x00080201: "X",  # Timezone Offset From UTC
-    0x00080080: "X",  # Institution Name
-    0x00080081: "X",  # Institution Address
-    0x00080082: "X",  # Institution Code Sequence
-    0x00081010: "X",  # Station Name
-    0x00081040: "X",  # Institutional Department Name
-    0x00081041: "X",  # Institutional Department Type Code Sequence
-    0x00081050: "X",  # Performing Physician's Name
-    0x00081052: "X",  # Performing Physician Identification Sequence
-    0x00081070: "X",  # Operators' Name
-    0x00081072: "X",  # Operator Identification Sequence
-    0x0008103E: "X",  # Series Description
-    0x00082111: "X",  # Derivation Description
-    0x00084000: "X",  # Identifying Comments
-    0x00181000: "X",  # Device Serial Number
-    0x00181002: "U",  # Device UID
-    0x00181004: "X",  # Plate ID
-    0x00181005: "X",  # Generator ID
-    0x00181007: "X",  # Cassette ID
-    0x00181008: "X",  # Gantry ID
-    0x00181030: "X",  # Protocol Name
-    0x00181200: "X",  # Date of Last Calibration
-    0x00181201: "X",  # Time of Last Calibration
-    0x00181400: "X",  # Acquisition Device Processing Description
-    0x00184000: "X",  # Acquisition Comments
-    0x0018700A: "X",  # Detector ID
-    0x0018A003: "X",  # Contribution Description
-    0x00204000: "X",  # Image Comments
-    0x00209158: "X",  # Frame Comments
-    0x00280303: "X",  # Longitudinal Temporal Information Modified (set below)
-    # Structured reports and other content
-    0x0040A073: "X",  # Verifying Observer Sequence
-    0x0040A075: "X",  # Verifying Observer Name
-    0x0040A078: "X",  # Author Observer Sequence
-    0x0040A07A: "X",  # Participant Sequence
-    0x0040A07C: "X",  # Custodial Organization Sequence
-    0x0040A088: "X",  # Verifying Observer Identification Code Sequence
-    0x0040A123: "X",  # Person Name
-    0x0040A160: "X",  # Text Value
-    0x00700006: "X",  # Unformatted Text Value (presentation state annotations)
-    0x0040A730: "X",  # Content Sequence
-    0x00700084: "X",  # Content Creator's Name
-    0x00700086: "X",  # Content Creator's Identification Code Sequence
-    0x00880140: "U",  # Storage Media File-set UID
-    0x00880200: "X",  # Icon Image Sequence
-    0x04000550: "X",  # Modified Attributes Sequence
-    0x04000561: "X",  # Original Attributes Sequence
-    0x40000010: "X",  # Arbitrary
-    0x40004000: "X",  # Text Comments
-    0xFFFAFFFA: "X",  # Digital Signatures Sequence
-    0x04000100: "X",  # Digital Signature UID
-    0x04000402: "X",  # Referenced Digital Signature Sequence
-    0x04000403: "X",  # Referenced SOP Instance MAC Sequence
-    0x04000404: "X",  # MAC
-    0x00080014: "U",  # Instance Creator UID
-}
+PATIENT_NAME = 0x00100010
+PATIENT_ID = 0x00100020
+CONTENT_SEQUENCE = 0x0040A730
+TEXT_VALUE = 0x0040A160
 
 # Elements that carry UIDs of the standard or of software, never of the patient.
 _KEEP_UID_TAGS = {
@@ -212,14 +63,146 @@ _KEEP_UID_TAGS = {
     Tag(0x0040DB0D),  # Template Extension Creator UID
 }
 
+# Dummy values by VR: valid, and recognisably not the patient's.
+_DUMMY_TEXT = "ANONYMIZED"
+_DUMMIES = {
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "AS": "000Y",
+    "AE": "ANONYMOUS",
+    "CS": _DUMMY_TEXT,
+    "PN": "Anonymized",
+    "UR": "",
+    "IS": "0",
+    "DS": "0",
+}
+_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+_NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"}
+_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
+_SCRUBBED_TEXT_VRS = _TEXT_VRS | {"PN"}
+
+# Encapsulated documents: a report (PDF, CDA) or a model an anonymized share
+# never shows, and whose content no profile can clean.
+ENCAPSULATED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.104.2",  # Encapsulated CDA
+    "1.2.840.10008.5.1.4.1.1.104.3",  # Encapsulated STL
+    "1.2.840.10008.5.1.4.1.1.104.4",  # Encapsulated OBJ
+    "1.2.840.10008.5.1.4.1.1.104.5",  # Encapsulated MTL
+}
+# Kinds of image that often carry text in their pixels (ultrasound, secondary
+# capture, photographs, video): left out unless they say BurnedInAnnotation NO.
+_PHOTOGRAPHIC_MODALITIES = {"US", "IVUS", "XC", "ES", "GM", "SM", "OP", "DOC", "OT"}
+_PHOTOGRAPHIC_SOP_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.3.",  # ultrasound multi-frame (retired and current)
+    "1.2.840.10008.5.1.4.1.1.6.",  # ultrasound
+    "1.2.840.10008.5.1.4.1.1.7",  # secondary capture (7, 7.1 … 7.4)
+    "1.2.840.10008.5.1.4.1.1.77.1.",  # visible light (endoscopy, photographs…)
+)
+
+
+def instance_is_cleanable(*, sop_class_uid, modality, burned_in_annotation):
+    """Say whether an instance may travel in an anonymized share.
+
+    Encapsulated documents never do; an image that says BurnedInAnnotation YES
+    never does; an ultrasound, secondary capture or photographic image does only
+    when it says NO.
+    """
+    sop_class_uid = (sop_class_uid or "").strip()
+    flag = (burned_in_annotation or "").strip().upper()
+    if sop_class_uid in ENCAPSULATED_SOP_CLASSES:
+        return False
+    if flag == "YES":
+        return False
+    if flag == "NO":
+        return True
+    photographic = (modality or "").strip().upper() in _PHOTOGRAPHIC_MODALITIES or (
+        sop_class_uid.startswith(_PHOTOGRAPHIC_SOP_PREFIXES)
+    )
+    return not photographic
+
+
+def left_out_q(prefix=""):
+    """Return the Q that finds, among instances, those ``instance_is_cleanable``
+    refuses (``prefix`` reaches Instance from another model, e.g. "instances__").
+    """
+    from django.db.models import Q
+
+    photographic = Q(**{f"{prefix}series__modality__in": _PHOTOGRAPHIC_MODALITIES})
+    for sop_prefix in _PHOTOGRAPHIC_SOP_PREFIXES:
+        photographic |= Q(**{f"{prefix}sop_class_uid__startswith": sop_prefix})
+    return (
+        Q(**{f"{prefix}sop_class_uid__in": ENCAPSULATED_SOP_CLASSES})
+        | Q(**{f"{prefix}burned_in_annotation": "YES"})
+        | (Q(**{f"{prefix}burned_in_annotation": ""}) & photographic)
+    )
+
 
 def deidentification_salt(scope):
     """Return a secret salt for one scope (e.g. ``f"bucket:{bucket.pk}"``)."""
     return salted_hmac("studies.deidentify", scope, algorithm="sha256").hexdigest()
 
 
+def table_action(tag):
+    """Return the Basic Profile action of a tag (None when the table has none)."""
+    tag = int(tag)
+    action = ACTIONS.get(tag)
+    if action is not None:
+        return action
+    group, element = tag >> 16, tag & 0xFFFF
+    for (g, e, gmask, emask), masked in MASKED_ACTIONS.items():
+        if group & gmask == g and element & emask == e:
+            return masked
+    return None
+
+
+def _strongest_type(tag, parent):
+    # A parent PS3.3's parse does not list (a functional group macro, mostly)
+    # takes the strongest type the attribute has anywhere.
+    types = TYPES.get(int(tag))
+    if not types:
+        return "3"
+    return types.get(parent) or min(types.values())
+
+
+def choose_action(action, *, tag, parent):
+    """Return the one action (D, Z, X, K, C, U) that keeps the object valid."""
+    if "/" not in action:
+        return action
+    options = action.split("/")
+    kind = _strongest_type(tag, parent)
+    if kind == "1":
+        for option in ("D", "U*", "Z"):
+            if option in options:
+                return option.rstrip("*")
+    if kind in ("1", "2"):
+        for option in ("Z", "D"):
+            if option in options:
+                return option
+    return "X" if "X" in options else options[0].rstrip("*")
+
+
+def deidentification_mark(ds, *, structured_content=False):
+    """Say in a data set that and how its identity was removed."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = METHOD
+    codes = [METHOD_CODE]
+    if structured_content:
+        codes.append(CLEAN_STRUCTURED_CONTENT_CODE)
+    items = []
+    for value, scheme, meaning in codes:
+        code = Dataset()
+        code.CodeValue = value
+        code.CodingSchemeDesignator = scheme
+        code.CodeMeaning = meaning
+        items.append(code)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
 class Deidentifier:
-    """De-identify data sets of one download; the same salt maps UIDs the same.
+    """De-identify data sets of one share; the same salt maps UIDs the same.
 
     ``pseudonym`` is any object with ``given_name``, ``family_name`` and
     ``pseudo_patient_id`` (sharing's Pseudonym fits); the patient name becomes
@@ -246,19 +229,15 @@ class Deidentifier:
     def apply(self, ds):
         """De-identify a data set in place (and its file meta) and return it."""
         ds.remove_private_tags()
-        self._walk(ds, top=True)
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = METHOD
-        code = Dataset()
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = METHOD_CODE
-        ds.DeidentificationMethodCodeSequence = Sequence([code])
-        ds.LongitudinalTemporalInformationModified = "REMOVED"
+        structured = CONTENT_SEQUENCE in ds
+        self._walk(ds, parent=0, scrub=False)
+        deidentification_mark(ds, structured_content=structured)
         self._fix_meta(ds)
         return ds
 
     def remap_uids(self, ds):
         """Replace only the UIDs of a data set we built ourselves (the message)."""
-        self._walk(ds, top=False, uids_only=True)
+        self._walk_uids(ds)
         self._fix_meta(ds)
         return ds
 
@@ -273,6 +252,12 @@ class Deidentifier:
         for keyword in (
             "SourceApplicationEntityTitle",
             "SendingApplicationEntityTitle",
+            "ReceivingApplicationEntityTitle",
+            "SourcePresentationAddress",
+            "SendingPresentationAddress",
+            "ReceivingPresentationAddress",
+            "PrivateInformationCreatorUID",
+            "PrivateInformation",
         ):
             if keyword in meta:
                 del meta[keyword]
@@ -280,35 +265,84 @@ class Deidentifier:
         if "ImplementationVersionName" in meta:
             del meta.ImplementationVersionName
 
-    def _walk(self, ds, *, top, uids_only=False):
+    def _walk_uids(self, ds):
+        for elem in ds:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    self._walk_uids(item)
+            elif elem.VR == "UI" and elem.tag not in _KEEP_UID_TAGS:
+                self._replace_uid_value(elem)
+
+    def _walk(self, ds, *, parent, scrub):
+        """Apply the profile to one data set (an item when ``parent`` is a tag).
+
+        ``scrub``: inside a sequence the table says to replace by a dummy, so
+        every text value left gets a dummy too (a person's code, an ID).
+        """
         for tag in list(ds.keys()):
             elem = ds[tag]
-            action = None if uids_only else ACTIONS.get(int(tag))
-            if action is None and not uids_only:
-                group, element = tag.group, tag.element
-                if 0x6000 <= group <= 0x60FF and element in (0x3000, 0x4000):
-                    action = "X"  # overlay data and comments may carry text
-                elif 0x5000 <= group <= 0x50FF:
-                    action = "X"  # retired curves
-                elif elem.VR in ("DA", "DT", "TM"):
-                    # Temporal information is declared REMOVED: no date may stay.
-                    action = "Z"
-            if action == "D" and top and int(tag) == 0x00100010:
-                elem.value = self.patient_name
-            elif action == "D" and top and int(tag) == 0x00100020:
-                elem.value = self.patient_id
-            elif action in ("X", "D"):
+            action = self._action_for(elem, parent=parent)
+            if action is None:
+                self._untabled(ds, elem, parent=parent, scrub=scrub)
+            elif action == "X":
                 del ds[tag]
             elif action == "Z":
-                elem.value = Sequence() if elem.VR == "SQ" else ""
-            elif elem.VR == "SQ":
+                elem.value = Sequence() if elem.VR == "SQ" else _empty(elem.VR)
+            elif action == "K":
+                continue
+            elif elem.VR == "SQ":  # D, C or U on a sequence: keep it, cleaned
+                inner_scrub = scrub or (action == "D" and int(tag) != CONTENT_SEQUENCE)
                 for item in elem.value:
-                    self._walk(item, top=False, uids_only=uids_only)
-            elif elem.VR == "UI":
-                if tag not in _KEEP_UID_TAGS:
-                    self._replace_uid_value(elem)
-            elif elem.VR == "PN" and not uids_only:
-                del ds[tag]
+                    self._walk(item, parent=int(tag), scrub=inner_scrub)
+            elif elem.VR == "UI":  # U, or a D on a UID: a consistent new UID
+                self._replace_uid_value(elem)
+            else:  # D or C on a value
+                self._dummy(elem, top=parent == 0)
+
+    def _action_for(self, elem, *, parent):
+        tag = elem.tag
+        if parent == 0 and int(tag) in (PATIENT_NAME, PATIENT_ID):
+            return "D"  # the pseudonym (rule 12), whatever the table's Z or Z/D
+        if 0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF:
+            return "X"  # curves and overlays go as whole groups
+        if int(tag) == TEXT_VALUE:
+            return "C"  # free text of a structured report: Clean Structured Content
+        action = table_action(tag)
+        if action is None:
+            if elem.VR in ("DA", "DT", "TM"):
+                action = "X/Z/D"  # no date of the source stays (see the docstring)
+            else:
+                return None
+        return choose_action(action, tag=tag, parent=parent)
+
+    def _untabled(self, ds, elem, *, parent, scrub):
+        if elem.VR == "SQ":
+            for item in elem.value:
+                self._walk(item, parent=int(elem.tag), scrub=scrub)
+        elif elem.VR == "UI":
+            if elem.tag not in _KEEP_UID_TAGS:
+                self._replace_uid_value(elem)
+        elif elem.value not in (None, "") and (
+            elem.VR == "PN" or (scrub and elem.VR in _SCRUBBED_TEXT_VRS)
+        ):
+            self._dummy(elem)
+
+    def _dummy(self, elem, *, top=False):
+        tag = int(elem.tag)
+        if top and tag == PATIENT_NAME:
+            elem.value = self.patient_name
+        elif top and tag == PATIENT_ID:
+            elem.value = self.patient_id
+        elif elem.VR in _BINARY_VRS:
+            elem.value = b"\x00\x00"
+        elif elem.VR in _NUMBER_VRS:
+            elem.value = 0
+        elif elem.VR in _TEXT_VRS:
+            elem.value = _DUMMY_TEXT
+        elif tag == 0x04000565:  # Reason for the Attribute Modification: a term
+            elem.value = "CORRECT"
+        else:
+            elem.value = _DUMMIES.get(elem.VR, _DUMMY_TEXT)
 
     def _replace_uid_value(self, elem):
         if elem.value in (None, ""):
@@ -317,3 +351,7 @@ class Deidentifier:
             elem.value = [self.uid(v) for v in elem.value]
         else:
             elem.value = self.uid(elem.value)
+
+
+def _empty(vr):
+    return b"" if vr in _BINARY_VRS else None if vr in _NUMBER_VRS else ""

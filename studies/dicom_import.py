@@ -127,6 +127,7 @@ class _Header:
     rows: int | None
     columns: int | None
     has_pixels: bool
+    burned_in_annotation: str
 
 
 def import_dicom_paths(
@@ -238,6 +239,7 @@ class _Importer:
                     rows=header.rows,
                     columns=header.columns,
                     has_pixels=header.has_pixels,
+                    burned_in_annotation=header.burned_in_annotation,
                 )
                 with path.open("rb") as handle:
                     instance.file.save(path.name, File(handle), save=False)
@@ -502,6 +504,7 @@ def _header_from(dataset) -> _Header:
         rows=_positive(_int(dataset, "Rows")),
         columns=_positive(_int(dataset, "Columns")),
         has_pixels=has_pixels,
+        burned_in_annotation=_burned_in(dataset),
     )
 
 
@@ -550,6 +553,11 @@ def _check_pixel_extent(dataset, frames: int) -> None:
             f"NumberOfFrames {frames} does not fit the pixel data "
             f"({fragments} fragments)"
         )
+
+
+def _burned_in(dataset) -> str:
+    flag = _text(dataset, "BurnedInAnnotation", 3).upper()
+    return flag if flag in ("YES", "NO") else ""
 
 
 def _unknown_patient_id(uids: dict[str, str]) -> str:

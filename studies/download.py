@@ -57,14 +57,19 @@ def _instances(study):
 def study_zip_chunks(*, study, deidentifier=None, extra_datasets=()):
     """Yield the bytes of a ZIP of the study's files (plus extra data sets).
 
-    With a ``deidentify.Deidentifier`` every file is de-identified and the
+    With a ``deidentify.Deidentifier`` every file is de-identified (those that
+    cannot be cleaned are left out, see ``Instance.is_cleanable``) and the
     extra data sets (the message SR, built with the pseudonym) get their UIDs
     mapped the same way, so they stay in the de-identified study.
     """
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         series_index = {}
-        for position, instance in enumerate(_instances(study), start=1):
+        instances = _instances(study)
+        if deidentifier is not None:
+            # What cannot be cleaned (documents, burned-in text) stays out.
+            instances = [i for i in instances if i.is_cleanable]
+        for position, instance in enumerate(instances, start=1):
             folder = series_index.setdefault(
                 instance.series_id, f"S{len(series_index) + 1:03d}"
             )

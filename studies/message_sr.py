@@ -13,6 +13,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import PersonName
 
+from .deidentify import deidentification_mark
+
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 MESSAGE_SERIES_NUMBER = 9999
 MESSAGE_SERIES_DESCRIPTION = "Message"
@@ -94,7 +96,7 @@ def message_sr_build(
         ds.PatientID = str(pseudonym.pseudo_patient_id)
         ds.PatientBirthDate = ""
         ds.PatientSex = ""
-        ds.PatientIdentityRemoved = "YES"
+        deidentification_mark(ds)
     else:
         ds.PatientName = f"{patient.family_name}^{patient.given_name}"
         ds.PatientID = patient.patient_id

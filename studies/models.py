@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from recipients.models import Department
 
+from .deidentify import instance_is_cleanable
+
 
 class Patient(models.Model):
     """A patient as the source department's DICOM headers name them."""
@@ -118,6 +120,11 @@ class Instance(models.Model):
     rows = models.PositiveIntegerField(null=True, blank=True)
     columns = models.PositiveIntegerField(null=True, blank=True)
     has_pixels = models.BooleanField(default=False)
+    # The header's Burned In Annotation (YES, NO or "" when absent): an
+    # anonymized share leaves out what may carry text in its pixels.
+    burned_in_annotation = models.CharField(
+        _("burned-in annotation"), max_length=3, blank=True
+    )
     file = models.FileField(_("file"), upload_to=instance_upload_to, max_length=255)
 
     class Meta:
@@ -127,6 +134,15 @@ class Instance(models.Model):
 
     def __str__(self):
         return self.sop_instance_uid
+
+    @property
+    def is_cleanable(self):
+        """Say whether the instance may travel in an anonymized share."""
+        return instance_is_cleanable(
+            sop_class_uid=self.sop_class_uid,
+            modality=self.series.modality,
+            burned_in_annotation=self.burned_in_annotation,
+        )
 
     @property
     def frame_count(self):

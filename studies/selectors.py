@@ -12,6 +12,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from .deidentify import left_out_q
 from .models import Instance, Report, Series, Study
 
 # The modalities a radiology department produces; the overview filter offers these.
@@ -106,4 +107,19 @@ def series_of_study(*, study):
     """Return the study's series with their instance and frame counts."""
     return study.series.annotate(instance_count=Count("instances")).order_by(
         "series_number", "id"
+    )
+
+
+def studies_with_left_out_count(queryset):
+    """Annotate studies with ``anonymize_left_out``: how many of their instances
+    an anonymized share leaves out (in the same query)."""
+    left_out = (
+        Instance.objects.filter(left_out_q(), series__study=OuterRef("pk"))
+        .order_by()
+        .values("series__study")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(
+        anonymize_left_out=Coalesce(Subquery(left_out, output_field=IntegerField()), 0)
     )

@@ -87,8 +87,17 @@ class ReportForm(forms.Form):
     )
 
 
-def _pixel_instances(series):
-    return [i for i in series.instances.all() if i.has_pixels]
+def _pixel_instances(series, *, anonymized=False):
+    """Return the series' images; anonymized, only those that can be cleaned."""
+    return [
+        i
+        for i in series.instances.all()
+        if i.has_pixels and (not anonymized or i.is_cleanable)
+    ]
+
+
+def _left_out(all_series):
+    return sum(1 for s in all_series for i in s.instances.all() if not i.is_cleanable)
 
 
 def viewer_context(*, study, permissions, urls, series=None, show_message=False):
@@ -98,8 +107,20 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     ``show_message`` opens the "Message" entry instead (needs a message).
     """
     all_series = list(study.series.prefetch_related("instances"))
+    anonymized = permissions.anonymized
+    left_out = _left_out(all_series) if anonymized else 0
+    if anonymized:
+        # What an anonymized share leaves out, it does not list either.
+        all_series = [
+            s for s in all_series if any(i.is_cleanable for i in s.instances.all())
+        ]
+        if series is not None and series.pk not in {s.pk for s in all_series}:
+            raise Http404("No such series")
     if series is None and not (show_message and permissions.message):
-        series = next((s for s in all_series if _pixel_instances(s)), None)
+        series = next(
+            (s for s in all_series if _pixel_instances(s, anonymized=anonymized)),
+            None,
+        )
         series = series or (all_series[0] if all_series else None)
     if show_message and permissions.message:
         series = None
@@ -108,7 +129,7 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     pseudonym = permissions.pseudonym
     entries = []
     for s in all_series:
-        images = _pixel_instances(s)
+        images = _pixel_instances(s, anonymized=anonymized)
         entries.append(
             {
                 "series": s,
@@ -122,7 +143,7 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
 
     instances = []
     if series is not None:
-        for instance in _pixel_instances(series):
+        for instance in _pixel_instances(series, anonymized=anonymized):
             frames = instance.frame_count
             instances.append(
                 {
@@ -142,7 +163,9 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     return {
         "viewer": {
             "study": study,
-            "anonymized": permissions.anonymized,
+            "anonymized": anonymized,
+            # Instances an anonymized share leaves out (documents, burned-in text).
+            "left_out": left_out,
             "patient_name": (
                 f"{pseudonym.given_name} {pseudonym.family_name}"
                 if pseudonym
@@ -228,9 +251,12 @@ def frame_response(request, instance, frame, *, fmt="png"):
     return _image_response(rendered)
 
 
-def thumbnail_response(request, series):
-    """Return the thumbnail of an (authorized) series: its middle image."""
-    images = _pixel_instances(series)
+def thumbnail_response(request, series, *, anonymized=False):
+    """Return the thumbnail of an (authorized) series: its middle image.
+
+    ``anonymized``: only among the images an anonymized share may show.
+    """
+    images = _pixel_instances(series, anonymized=anonymized)
     if not images:
         raise Http404("No images in this series")
     rendered = rendering.thumbnail_render(instance=images[len(images) // 2])
@@ -274,11 +300,17 @@ def series_for_study(*, study, series_id):
         raise Http404("No such series") from None
 
 
-def instance_for_study(*, study, instance_id):
-    """Return an instance of the (authorized) study, or raise 404."""
+def instance_for_study(*, study, instance_id, anonymized=False):
+    """Return an instance of the (authorized) study, or raise 404.
+
+    ``anonymized``: an instance an anonymized share leaves out is a 404 too.
+    """
     try:
-        return Instance.objects.select_related("series").get(
+        instance = Instance.objects.select_related("series").get(
             pk=instance_id, series__study=study
         )
     except Instance.DoesNotExist:
         raise Http404("No such instance") from None
+    if anonymized and not instance.is_cleanable:
+        raise Http404("No such instance")
+    return instance

@@ -156,13 +156,15 @@ def received_message(request, bucket, study_id):
 def received_thumbnail(request, bucket, study_id, series_id):
     study = get_study_of_bucket(bucket, study_id)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    return viewer.thumbnail_response(request, series)
+    return viewer.thumbnail_response(request, series, anonymized=bucket.share.anonymize)
 
 
 @bucket_view(image=True)
 def received_frame(request, bucket, study_id, instance_id, frame, fmt):
     study = get_study_of_bucket(bucket, study_id)
-    instance = viewer.instance_for_study(study=study, instance_id=instance_id)
+    instance = viewer.instance_for_study(
+        study=study, instance_id=instance_id, anonymized=bucket.share.anonymize
+    )
     return viewer.frame_response(request, instance, frame, fmt=fmt)
 
 

@@ -15,7 +15,7 @@ from recipients.entries import entries_for_keys, parse_key
 from recipients.models import Language
 from recipients.selectors import directory_entry_for_key
 from studies.models import Study
-from studies.selectors import studies_visible_to
+from studies.selectors import studies_visible_to, studies_with_left_out_count
 
 from ..models import ACCESS_RANK, Access, Label, Share
 from . import policy
@@ -78,8 +78,8 @@ class StudiesForm(forms.Form):
             queryset = parent_bucket.share.studies.all()
         else:
             queryset = studies_visible_to(user=user)
-        self.fields["studies"].queryset = queryset.select_related(
-            "patient", "department"
+        self.fields["studies"].queryset = studies_with_left_out_count(
+            queryset.select_related("patient", "department")
         )
 
     def clean_studies(self):

@@ -203,6 +203,7 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 if department
                 else None,
                 latest_valid_until=form.latest_valid_until(),
+                anonymize_left_out=sum(s.anonymize_left_out for s in studies),
             )
         return context
 

@@ -16,6 +16,11 @@ def log_in(page, base_url, username, *, next_url=None):
     page.wait_for_load_state()
 
 
+def log_out(page):
+    page.click("form.logout-form button")
+    page.wait_for_load_state()
+
+
 def watch_console(page):
     """Collect script errors, CSP reports and failed images/scripts/styles.
 
