@@ -13,6 +13,7 @@ This lives in `recipients` (the bottom of the layout) so that the admins of
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.utils.translation import gettext_lazy as _
 
 from .roles import departments_administered_by, is_service_desk
@@ -27,8 +28,22 @@ def administered_department_ids(request):
     return request._administered_department_ids
 
 
+class BoundedChangeList(ChangeList):
+    """Django's changelist, answering an out-of-range date (?created_at__year=
+    999999999999) with its "bad parameters" page rather than a server error."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except OverflowError as error:
+            raise IncorrectLookupParameters(error) from error
+
+
 class ServiceDeskOnlyAdmin(admin.ModelAdmin):
     """A model that belongs to no department: the service desk's alone."""
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
 
     def _desk(self, request):
         return is_service_desk(request.user)
@@ -60,6 +75,9 @@ class DepartmentScopedAdmin(admin.ModelAdmin):
     """
 
     department_path = "department"
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
 
     def administered_ids(self, request):
         return administered_department_ids(request)
