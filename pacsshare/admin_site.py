@@ -1,5 +1,7 @@
 """The Django admin site of PACSshare: open to staff, the service desk and
 department admins; a signed-in user who is none of these gets 403 on every URL.
+Each model admin limits what it shows to the user's departments
+(recipients/admin_scoping.py).
 """
 
 from functools import update_wrapper
@@ -9,6 +11,8 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
+
+from recipients.admin_scoping import DepartmentScopedAdmin, ServiceDeskOnlyAdmin
 
 
 def may_use_admin(user):
@@ -48,6 +52,18 @@ class PacsAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         return may_use_admin(request.user)
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Register a model; one that belongs to no department (Django's groups,
+        django-axes' logs) is the service desk's alone."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, DepartmentScopedAdmin | ServiceDeskOnlyAdmin):
+            admin_class = type(
+                admin_class.__name__,
+                (ServiceDeskOnlyAdmin, admin_class),
+                {"__module__": admin_class.__module__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def _refuse_signed_in_outsiders(self, request):
         # Django would send a signed-in non-admin to the admin login page; a

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import SuspiciousOperation
 from django.dispatch import receiver
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -73,3 +74,27 @@ class NoStoreMiddleware:
         ):
             add_never_cache_headers(response)
         return response
+
+
+class NullCharacterInRequest(SuspiciousOperation):
+    """A NUL character in the path or the query string."""
+
+
+class RefuseNullCharactersMiddleware:
+    """Answer 400 to a NUL character in the path or the query string.
+
+    No text column accepts one (PostgreSQL refuses it outright), so a NUL that
+    reached a filter or a search would end in a server error; nothing legitimate
+    sends one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            raise NullCharacterInRequest("NUL character in the request")
+        return self.get_response(request)

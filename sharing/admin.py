@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from pacsshare.sms import mask_number
+from recipients.admin_scoping import AdministeredDepartmentFilter
+from recipients.admin_scoping import DepartmentScopedAdmin as BaseDepartmentScopedAdmin
 
 from .audit.export import AUDIT_EVENT_FIELDS, audit_csv_response
 from .models import (
@@ -30,7 +32,6 @@ from .status.guard import (
     SenderAction,
     departments_administered_by,
     get_bucket_for_sender,
-    is_service_desk,
 )
 from .status.selectors import BucketStatus, bucket_status, expired_q
 from .status.services import (
@@ -42,54 +43,13 @@ from .status.services import (
 )
 
 
-class DepartmentScopedAdmin(admin.ModelAdmin):
-    """Limit a model's admin to the departments the user administers.
+class DepartmentScopedAdmin(BaseDepartmentScopedAdmin):
+    """Limit a model's admin to the departments the user administers, read-only.
 
     `department_path` is the lookup from the model to the sending department.
-    The service desk sees everything; anyone else who administers no department
-    sees nothing (Django's model permissions are not consulted: the department
-    memberships are the permissions here).
+    What a sender did is not edited here, by the service desk neither; the
+    actions (unlock, revoke, retry) call the same services as Status Forwarding.
     """
-
-    department_path = "department"
-
-    def administered_ids(self, request):
-        if not hasattr(request, "_administered_department_ids"):
-            request._administered_department_ids = set(
-                departments_administered_by(user=request.user).values_list(
-                    "pk", flat=True
-                )
-            )
-        return request._administered_department_ids
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if is_service_desk(request.user):
-            return queryset
-        return queryset.filter(
-            **{f"{self.department_path}__in": self.administered_ids(request)}
-        )
-
-    def object_department_id(self, obj):
-        value = obj
-        for part in self.department_path.split("__"):
-            value = getattr(value, part, None)
-            if value is None:
-                return None
-        return value.pk
-
-    def administers(self, request, obj=None):
-        if is_service_desk(request.user):
-            return True
-        if obj is None:
-            return bool(self.administered_ids(request))
-        return self.object_department_id(obj) in self.administered_ids(request)
-
-    def has_module_permission(self, request):
-        return self.administers(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self.administers(request, obj)
 
     def has_add_permission(self, request):
         return False
@@ -148,22 +108,8 @@ class RevokedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AdministeredDepartmentFilter(admin.SimpleListFilter):
-    """The sending department, offering only the departments the user administers."""
-
-    title = _("department")
-    parameter_name = "department"
+class BucketDepartmentFilter(AdministeredDepartmentFilter):
     department_path = "share__source_department"
-
-    def lookups(self, request, model_admin):
-        return [
-            (str(d.pk), d.name) for d in departments_administered_by(user=request.user)
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{f"{self.department_path}__pk": self.value()})
-        return queryset
 
 
 class ShareDepartmentFilter(AdministeredDepartmentFilter):
@@ -205,7 +151,7 @@ class BucketAdmin(DepartmentScopedAdmin):
         LockedFilter,
         ExpiredFilter,
         RevokedFilter,
-        AdministeredDepartmentFilter,
+        BucketDepartmentFilter,
     ]
     search_fields = [
         "recipient_user__first_name",

@@ -1,10 +1,16 @@
+"""Studies in the Django admin: each belongs to its department, and a department
+admin sees their departments' patients, studies, series, instances and reports
+only (recipients.admin_scoping); the service desk sees and edits all."""
+
 from django.contrib import admin
+
+from recipients.admin_scoping import AdministeredDepartmentFilter, DepartmentScopedAdmin
 
 from .models import Instance, Patient, Report, ReportRevision, Series, Study
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(DepartmentScopedAdmin):
     list_display = [
         "patient_id",
         "family_name",
@@ -12,7 +18,7 @@ class PatientAdmin(admin.ModelAdmin):
         "birth_date",
         "department",
     ]
-    list_filter = ["department"]
+    list_filter = [AdministeredDepartmentFilter]
     search_fields = ["patient_id", "family_name", "given_name"]
 
 
@@ -25,9 +31,9 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(DepartmentScopedAdmin):
     list_display = ["study_date", "patient", "description", "modalities", "department"]
-    list_filter = ["department", "modalities"]
+    list_filter = [AdministeredDepartmentFilter, "modalities"]
     search_fields = ["patient__family_name", "patient__patient_id", "description"]
     date_hierarchy = "study_date"
     raw_id_fields = ["patient"]
@@ -35,13 +41,15 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(DepartmentScopedAdmin):
+    department_path = "study__department"
     list_display = ["study", "series_number", "modality", "description"]
     raw_id_fields = ["study"]
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(DepartmentScopedAdmin):
+    department_path = "series__study__department"
     list_display = ["sop_instance_uid", "series", "instance_number", "number_of_frames"]
     raw_id_fields = ["series"]
 
@@ -54,7 +62,8 @@ class ReportRevisionInline(admin.TabularInline):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(DepartmentScopedAdmin):
+    department_path = "study__department"
     list_display = ["study", "updated_at", "updated_by"]
     raw_id_fields = ["study", "updated_by"]
     inlines = [ReportRevisionInline]

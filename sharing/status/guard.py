@@ -1,10 +1,10 @@
 """The sender side's one guard: which outgoing buckets a user may see and act on.
 
 Status Forwarding's list, its unlock and revoke, the Django admin's bucket actions
-and the unlock and revoke services all decide here. Members of the sending
-department see what it sent; everyone sees what they sent themselves; department
-admins of the sender and the service desk unlock; they and the share's sender
-revoke; the service desk sees and does everything.
+and the unlock and revoke services all decide here. The admins of the sending
+department see what it sent; a plain member sees only what they sent themselves;
+department admins of the sender and the service desk unlock; they and the share's
+sender revoke; the service desk sees and does everything.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -12,7 +12,16 @@ from django.db import models
 from django.db.models import Q
 from django.http import Http404
 
-from recipients.models import Department
+from recipients.roles import departments_administered_by, is_service_desk
+
+__all__ = [
+    "SenderAction",
+    "departments_administered_by",
+    "get_bucket_for_sender",
+    "is_service_desk",
+    "outgoing_buckets_visible_to",
+    "sender_may",
+]
 
 from ..models import Bucket
 
@@ -23,22 +32,6 @@ class SenderAction(models.TextChoices):
     REVOKE = "revoke"
 
 
-def is_service_desk(user):
-    """Return whether the user is the service desk (anonymous users are not)."""
-    return bool(user.is_authenticated and user.is_active and user.is_service_desk)
-
-
-def departments_administered_by(*, user):
-    """Return the departments whose outgoing shares the user administers."""
-    if not user.is_authenticated or not user.is_active:
-        return Department.objects.none()
-    if user.is_service_desk:
-        return Department.objects.all()
-    return Department.objects.filter(
-        memberships__user=user, memberships__is_admin=True
-    ).distinct()
-
-
 def outgoing_buckets_visible_to(*, user):
     """Return the buckets the user may see on Status Forwarding."""
     buckets = Bucket.objects.all()
@@ -46,9 +39,12 @@ def outgoing_buckets_visible_to(*, user):
         return buckets.none()
     if user.is_service_desk:
         return buckets
+    # A plain member sees what they sent; an admin of the sending department
+    # sees everything it sent (patient names included, so no wider).
     return buckets.filter(
-        Q(share__source_department__memberships__user=user) | Q(share__sender=user)
-    ).distinct()
+        Q(share__source_department__in=departments_administered_by(user=user))
+        | Q(share__sender=user)
+    )
 
 
 def sender_may(*, user, bucket, action, administered_ids=None):

@@ -1,5 +1,6 @@
 """The confirmation pop-up's information: what a share holds, for its sender."""
 
+from django.template.loader import render_to_string
 from django.utils.translation import gettext
 
 
@@ -30,3 +31,14 @@ def share_info(share):
         "buckets": buckets,
         "options": options,
     }
+
+
+def share_info_text(context):
+    """Return the pop-up's information as plain text, for "Copy this information".
+
+    The text template renders with autoescape off, and Django marks whatever a
+    template renders as safe HTML; this text holds patient, recipient and label
+    names from data, so it leaves here unmarked and a page escapes it.
+    """
+    rendered = render_to_string("sharing/wizard/share_info.txt", context)
+    return str.__str__(rendered)

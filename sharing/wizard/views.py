@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +22,7 @@ from ..access.guard import bucket_view, check_reshare, get_bucket_for_reshare
 from ..models import Access, Pseudonym, SenderPreferences, Share
 from . import policy
 from .forms import STUDY_ID_RE, ParametersForm, RecipientFormSet, StudiesForm
-from .info import share_info
+from .info import share_info, share_info_text
 from .services import ShareRecipient, share_create
 
 STEP_STUDIES = "studies"
@@ -338,5 +337,5 @@ def share_done(request, share_id):
     """Show the confirmation pop-up of a share; only its sender sees it."""
     share = _own_share(request, share_id)
     context = share_info(share)
-    context["info_text"] = render_to_string("sharing/wizard/share_info.txt", context)
+    context["info_text"] = share_info_text(context)
     return render(request, "sharing/wizard/done.html", context)

@@ -80,15 +80,18 @@ def test_it_shows_every_department_to_the_service_desk(client, world):
     assert all(row["can_unlock"] for row in response.context["rows"])
 
 
-def test_it_shows_a_plain_member_the_department_without_buttons(client, world):
+def test_it_shows_a_plain_member_only_their_own_shares_without_buttons(client, world):
+    own = locked_bucket(department=world.dept_a, sender=world.plain)
     client.force_login(world.plain)
 
     response = client.get(PAGE)
 
-    row = _rows(response)[world.bucket_a.pk]
-    assert (row["can_unlock"], row["can_revoke"]) == (False, False)
+    rows = _rows(response)
+    # A colleague's share (bucket_a, sent by sender_a) is not theirs to watch.
+    assert set(rows) == {own.pk}
+    assert (rows[own.pk]["can_unlock"], rows[own.pk]["can_revoke"]) == (False, True)
     assert b"status_unlock" not in response.content
-    assert reverse("sharing:status_unlock", args=[world.bucket_a.pk]).encode() not in (
+    assert reverse("sharing:status_unlock", args=[own.pk]).encode() not in (
         response.content
     )
 
@@ -138,7 +141,8 @@ def test_it_refuses_a_revoke_by_a_colleague_who_is_no_admin(client, world):
 
     response = _revoke(client, world.bucket_a)
 
-    assert response.status_code == 403
+    # A colleague's share is not even visible to a plain member.
+    assert response.status_code == 404
     world.bucket_a.refresh_from_db()
     assert world.bucket_a.revoked_at is None
 
