@@ -4,7 +4,8 @@ department's admins and the service desk see the department's."""
 import pytest
 from django.urls import reverse
 
-from tests.sharing.admin_world import build_world, locked_bucket
+from tests.factories import build_admin_world as build_world
+from tests.factories import locked_bucket
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from recipients.models import Membership
 from tests.factories import SeriesFactory
-from tests.sharing.admin_world import build_world
+from tests.factories import build_admin_world as build_world
 
 pytestmark = pytest.mark.django_db
 
