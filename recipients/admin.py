@@ -52,6 +52,7 @@ POLICY_FIELDS = [
     "max_validity_days",
     "allow_unlimited",
     "max_recipients",
+    "language",
 ]
 
 
