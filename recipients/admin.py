@@ -119,6 +119,7 @@ POLICY_FIELDS = [
     "max_validity_days",
     "allow_unlimited",
     "max_recipients",
+    "language",
 ]
 
 

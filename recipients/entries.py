@@ -6,9 +6,10 @@ Every builder here runs a fixed number of queries, however many rows it is given
 """
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -123,6 +124,54 @@ def _user_entries(pks):
     return entries
 
 
+def majority_language(languages):
+    """Return the language most of `languages` hold; on a tie, the first one's
+    among the tied (the group's first member)."""
+    counts = Counter(language for language in languages if language)
+    if not counts:
+        return ""
+    top = max(counts.values())
+    return next(lang for lang in languages if counts.get(lang) == top)
+
+
+def _group_languages(pks):
+    """Return {group pk: majority language of its active members}, in one query;
+    members count in the order they joined."""
+    through = UserGroup.members.through
+    rows = (
+        through.objects.filter(usergroup_id__in=list(pks), user__is_active=True)
+        .order_by("id")
+        .values_list("usergroup_id", "user__language")
+    )
+    languages = {}
+    for group_pk, language in rows:
+        languages.setdefault(group_pk, []).append(language)
+    return {pk: majority_language(langs) for pk, langs in languages.items()}
+
+
+def members_without_email(*, group_pks=(), department_pks=()):
+    """Return {key: [display names]} of the active members of groups and
+    departments who have no e-mail address (so get no mail), in two queries."""
+    result = {}
+    queries = (
+        ("group", "user_groups", group_pks),
+        ("department", "memberships__department", department_pks),
+    )
+    for kind, relation, pks in queries:
+        if not pks:
+            continue
+        users = (
+            User.objects.filter(
+                **{f"{relation}__in": list(pks)}, is_active=True, email=""
+            )
+            .annotate(container=F(relation))
+            .order_by("last_name", "first_name", "id")
+        )
+        for user in users:
+            result.setdefault(f"{kind}:{user.container}", []).append(user.display_name)
+    return result
+
+
 def _member_counts(prefix):
     """Count active members, and those without a mobile or an e-mail."""
     active = Q(**{f"{prefix}__is_active": True})
@@ -145,6 +194,7 @@ def _group_entries(pks):
     groups = UserGroup.objects.filter(pk__in=list(pks), is_public=True).annotate(
         **_member_counts("members")
     )
+    languages = _group_languages(pks)
     entries = {}
     for group in groups:
         key = f"group:{group.pk}"
@@ -161,10 +211,12 @@ def _group_entries(pks):
                     _members_text(group.n_members),
                 ]
             ),
-            language="",
-            # Two-factor and mail reach every member: possible only if all have one.
+            # A group counts for the mail language with its members' majority.
+            language=languages.get(group.pk, ""),
+            # Two-factor asks every member a code: possible only if all have a
+            # mobile. The mail goes to every member who has an address.
             has_mobile=group.n_members > 0 and group.n_without_mobile == 0,
-            has_email=group.n_members > 0 and group.n_without_email == 0,
+            has_email=group.n_members > group.n_without_email,
         )
     return entries
 
@@ -185,8 +237,8 @@ def _department_entries(pks):
             details=_join(
                 [_("Department"), place, _members_text(department.n_members)]
             ),
-            language="",
+            language=department.language,
             has_mobile=department.n_members > 0 and department.n_without_mobile == 0,
-            has_email=department.n_members > 0 and department.n_without_email == 0,
+            has_email=department.n_members > department.n_without_email,
         )
     return entries

@@ -65,6 +65,17 @@ class Department(FoldedNameModel):
     max_recipients = models.PositiveSmallIntegerField(
         _("maximum recipients"), default=3
     )
+    language = models.CharField(
+        _("language"),
+        max_length=2,
+        choices=Language.choices,
+        default=Language.EN,
+        blank=True,
+        help_text=_(
+            "Counts for the mail language when the department is a recipient; "
+            "empty: it does not count."
+        ),
+    )
     is_public = models.BooleanField(
         _("findable in search"),
         default=True,

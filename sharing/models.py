@@ -101,12 +101,23 @@ class Share(models.Model):
     )
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     created_at = models.DateTimeField(_("shared on"), auto_now_add=True)
+    # The wizard run that made the share: one share per run (rule 20).
+    wizard_run = models.CharField(
+        _("wizard run"), max_length=32, blank=True, default="", editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("share")
         verbose_name_plural = _("shares")
         indexes = [models.Index(fields=["source_department", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "wizard_run"],
+                condition=~models.Q(wizard_run=""),
+                name="share_unique_sender_wizard_run",
+            )
+        ]
 
     def __str__(self):
         return f"Share #{self.pk} by {self.sender}"

@@ -9,6 +9,12 @@ app_name = "sharing"
 urlpatterns = [
     # The share wizard (sharing/wizard/).
     path("share/", wizard.share_start, name="share_start"),
+    # One wizard run per URL; the run-less form stands for the session's latest.
+    path(
+        "share/wizard/<str:run>/<str:step>/",
+        wizard.ShareWizard.as_view(url_name="sharing:share_step"),
+        name="share_run_step",
+    ),
     path(
         "share/wizard/<str:step>/",
         wizard.ShareWizard.as_view(url_name="sharing:share_step"),

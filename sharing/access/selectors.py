@@ -34,8 +34,13 @@ def buckets_with_share():
 
 
 def valid_buckets_reaching(*, user, study):
-    """Return the user's usable buckets holding a study: not revoked, locked or
-    expired."""
+    """Return the user's buckets holding a study that count together (rule 19).
+
+    Those not revoked and not locked count while any of them is still valid: the
+    broadest access and the latest validity hold together, so write access
+    until D2 and read access until a later D1 is write access until D1. None
+    counts once all have expired.
+    """
     buckets = (
         Bucket.objects.filter(recipient_q(user), share__studies=study)
         .filter(
@@ -45,15 +50,19 @@ def valid_buckets_reaching(*, user, study):
         )
         .select_related("share__source_department")
     )
+    buckets = list(buckets)
     # Expiry is the end of a day in each department's own zone: decided in Python.
-    return [bucket for bucket in buckets if not bucket.is_expired]
+    if all(bucket.is_expired for bucket in buckets):
+        return []
+    return buckets
 
 
 def report_rank(*, bucket, study, user, is_open):
     """Return the report access rank the user holds on a study through a bucket.
 
-    Rule 19: the broadest access of the user's valid buckets holding the study
-    counts, those the caller can open (`is_open(bucket)`: its SMS code entered
+    Rule 19: the broadest access of the user's buckets holding the study counts
+    (valid_buckets_reaching: an expired one still counts while this one is
+    valid), those the caller can open (`is_open(bucket)`: its SMS code entered
     where one is asked). An anonymized bucket never opens the report, so it
     gives None itself and adds nothing to the others (rule 12).
     """

@@ -6,6 +6,7 @@ created. The context a step depends on (the sender, the source department, the
 recipients, the bucket of a re-share) comes in through keyword arguments.
 """
 
+import datetime
 import re
 
 from django import forms
@@ -224,6 +225,36 @@ RecipientFormSet = forms.formset_factory(
 )
 
 
+class DayMonthYearField(forms.DateField):
+    """A dd/mm/yyyy date; a well-formed day that is not in the calendar
+    (31/02/2027) is refused as such, not as a wrong format."""
+
+    shape = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+    default_error_messages = {
+        "invalid": _("Enter a date as dd/mm/yyyy."),
+        "no_such_date": _("The date %(value)s does not exist."),
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime.date):
+            return value
+        text = str(value).strip()
+        match = self.shape.fullmatch(text)
+        if match is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        day, month, year = (int(part) for part in match.groups())
+        try:
+            return datetime.date(year, month, day)
+        except ValueError:
+            raise forms.ValidationError(
+                self.error_messages["no_such_date"],
+                code="no_such_date",
+                params={"value": text},
+            ) from None
+
+
 class ParametersForm(forms.Form):
     """Step 3: access, reason, language, validity, consent, label and options."""
 
@@ -240,10 +271,9 @@ class ParametersForm(forms.Form):
     language = forms.ChoiceField(
         label=_("Language of the mail"), choices=Language.choices
     )
-    valid_until = forms.DateField(
+    valid_until = DayMonthYearField(
         label=_("Valid till"),
         required=False,
-        input_formats=[DATE_INPUT_FORMAT],
         widget=forms.DateInput(
             format=DATE_INPUT_FORMAT,
             attrs={
@@ -254,7 +284,6 @@ class ParametersForm(forms.Form):
             },
         ),
         help_text=_("dd/mm/yyyy"),
-        error_messages={"invalid": _("Enter a date as dd/mm/yyyy.")},
     )
     unlimited = forms.BooleanField(label=_("Unlimited access"), required=False)
     patient_agreed = forms.BooleanField(
@@ -274,7 +303,15 @@ class ParametersForm(forms.Form):
         widget=forms.RadioSelect,
     )
     urgent = forms.BooleanField(label=_("Urgent"), required=False)
-    anonymize = forms.BooleanField(label=_("Anonymize"), required=False)
+    anonymize = forms.BooleanField(
+        label=_("Anonymize"),
+        required=False,
+        help_text=_(
+            "The first name is replaced by a number, the last name by "
+            "“Anonymous”. The report is never accessible, whatever the access "
+            "chosen above."
+        ),
+    )
     allow_further_sharing = forms.BooleanField(
         label=_("Allow further sharing"), required=False
     )
@@ -313,6 +350,8 @@ class ParametersForm(forms.Form):
             )
         if not self.offers_unlimited():
             del self.fields["unlimited"]
+        else:
+            self._prepare_unlimited()
         if self.parent_share is not None and self.parent_share.anonymize:
             # The re-sharer only holds anonymized data: so will the recipient.
             self.fields["anonymize"].disabled = True
@@ -342,9 +381,35 @@ class ParametersForm(forms.Form):
         return choices
 
     def offers_unlimited(self):
+        """Unlimited only where the department allows it and sets no maximum."""
         if self.department is None or not self.department.allow_unlimited:
             return False
+        if self.department.max_validity_days is not None:
+            return False
         return self.parent_share is None or self.parent_share.valid_until is None
+
+    def unlimited_chosen(self):
+        if self.is_bound:
+            return self["unlimited"].data
+        return bool(self.initial.get("unlimited"))
+
+    def _prepare_unlimited(self):
+        """With Unlimited ticked the date does not apply: show none. The page's
+        script empties the date when Unlimited is ticked and puts the default
+        back when it is unticked."""
+        default = self.default_valid_until()
+        attrs = self.fields["valid_until"].widget.attrs
+        attrs["data-default"] = default.strftime(DATE_INPUT_FORMAT) if default else ""
+        attrs["data-no-end"] = _("No end date")
+        attrs["data-placeholder"] = attrs.get("placeholder", "")
+        if not self.unlimited_chosen():
+            return
+        if self.is_bound:
+            self.data = self.data.copy()
+            self.data.pop(self.add_prefix("valid_until"), None)
+        else:
+            self.initial["valid_until"] = None
+        attrs.update({"disabled": True, "placeholder": _("No end date")})
 
     def latest_valid_until(self):
         """Return the latest date allowed: the department's maximum, the re-sharer's."""

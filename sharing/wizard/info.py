@@ -3,6 +3,10 @@
 from django.template.loader import render_to_string
 from django.utils.translation import gettext
 
+from recipients.entries import members_without_email
+
+from ..access.selectors import access_label
+
 
 def share_info(share):
     """Return what the confirmation shows: studies, recipients, parameters."""
@@ -24,12 +28,28 @@ def share_info(share):
         )
         if enabled
     ]
+    mailed = [bucket for bucket in buckets if bucket.send_mail]
+    names = members_without_email(
+        group_pks=[b.recipient_group_id for b in mailed if b.recipient_group_id],
+        department_pks=[
+            b.recipient_department_id for b in mailed if b.recipient_department_id
+        ],
+    )
+    for bucket in buckets:
+        key = (
+            f"group:{bucket.recipient_group_id}"
+            if bucket.recipient_group_id
+            else f"department:{bucket.recipient_department_id}"
+        )
+        bucket.not_mailed = names.get(key, []) if bucket in mailed else []
     return {
         "share": share,
         "studies": studies,
         "hide_patient": hide_patient,
         "buckets": buckets,
         "options": options,
+        # As the recipient is told it: an anonymized share never opens the report.
+        "access_label": access_label(share),
     }
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 
 def _now():
@@ -48,9 +49,25 @@ def default_valid_until(department) -> datetime.date:
 
 def mail_language(languages: Sequence[str]) -> str:
     """Return the language of a strict majority of the recipients, else the first's."""
+    return mail_language_choice(languages)[0]
+
+
+def mail_language_choice(languages: Sequence[str]) -> tuple[str, str]:
+    """Return the mail language of the recipients' languages and why (rule 7).
+
+    Every recipient counts once, in order: a user with their language, a group
+    with its members' majority, a department with its own; one without a
+    language (a group with no active member) does not count. A strict majority
+    wins, else the first recipient's language. ("", "") when none counts.
+    """
+    languages = [language for language in languages if language]
     if not languages:
-        return ""
+        return "", ""
+    if len(languages) == 1:
+        return languages[0], gettext("Language of the recipient.")
     language, count = Counter(languages).most_common(1)[0]
     if count * 2 > len(languages):
-        return language
-    return languages[0]
+        return language, gettext(
+            "Language of most recipients, %(count)d of %(total)d."
+        ) % {"count": count, "total": len(languages)}
+    return languages[0], gettext("Language of the first recipient.")

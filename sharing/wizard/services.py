@@ -4,7 +4,7 @@ import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from recipients.entries import KINDS
@@ -26,6 +26,10 @@ class ShareRecipient:
     require_otp: bool
     send_mail: bool
     star: bool = False
+    # Whether the row offered the option at all (a mobile, an e-mail to use):
+    # only an offered option is the sender's choice to remember (rule 3).
+    otp_available: bool = True
+    mail_available: bool = True
 
     @property
     def key(self):
@@ -49,6 +53,19 @@ def _bucket_for(*, share, recipient: ShareRecipient) -> Bucket:
     return bucket
 
 
+def _sender_preferences_update(*, sender, recipients):
+    """Remember the last choice of each option among the rows that offered it; an
+    option forced off (no mobile, no e-mail) is no choice and changes nothing."""
+    defaults = {}
+    for recipient in recipients:
+        if recipient.otp_available:
+            defaults["require_otp"] = recipient.require_otp
+        if recipient.mail_available:
+            defaults["send_mail"] = recipient.send_mail
+    if defaults:
+        SenderPreferences.objects.update_or_create(user=sender, defaults=defaults)
+
+
 def share_create(
     *,
     sender: User,
@@ -66,6 +83,7 @@ def share_create(
     allow_further_sharing: bool,
     message: str,
     parent_bucket: Bucket | None = None,
+    wizard_run: str = "",
     request=None,
 ) -> Share:
     """Share studies: the share, one bucket per recipient, pseudonyms, audit, outbox.
@@ -73,6 +91,8 @@ def share_create(
     The wizard's forms have checked every rule; this keeps the invariants that
     must never break whoever calls it, and does everything in one transaction.
     `request`, when given, only supplies the audit event's IP address and agent.
+    `wizard_run` names the wizard run that makes the share: a run makes one share
+    at most, so a second call for the same run returns the share already made.
     """
     studies = list(studies)
     departments = {study.department_id for study in studies}
@@ -86,7 +106,62 @@ def share_create(
         raise ValueError("A reason for sharing is mandatory.")
     if parent_bucket is not None and parent_bucket.share.anonymize:
         anonymize = True
+    if valid_until is None and studies[0].department.max_validity_days is not None:
+        raise ValueError("This department allows no unlimited access.")
 
+    fields = {
+        "sender": sender,
+        "studies": studies,
+        "recipients": recipients,
+        "access": access,
+        "reason": reason,
+        "language": language,
+        "valid_until": valid_until,
+        "label": label,
+        "label_scope": label_scope,
+        "urgent": urgent,
+        "anonymize": anonymize,
+        "allow_further_sharing": allow_further_sharing,
+        "message": message,
+        "parent_bucket": parent_bucket,
+        "wizard_run": wizard_run,
+        "request": request,
+    }
+    if not wizard_run:
+        return _share_create(**fields)
+    made = Share.objects.filter(sender=sender, wizard_run=wizard_run).first()
+    if made is not None:
+        return made
+    try:
+        return _share_create(**fields)
+    except IntegrityError:
+        # A concurrent POST of the same run made it first (a double click): the
+        # unique constraint on (sender, wizard_run) refused the second.
+        made = Share.objects.filter(sender=sender, wizard_run=wizard_run).first()
+        if made is None:
+            raise
+        return made
+
+
+def _share_create(
+    *,
+    sender,
+    studies,
+    recipients,
+    access,
+    reason,
+    language,
+    valid_until,
+    label,
+    label_scope,
+    urgent,
+    anonymize,
+    allow_further_sharing,
+    message,
+    parent_bucket,
+    wizard_run,
+    request,
+) -> Share:
     with transaction.atomic():
         share = Share.objects.create(
             sender=sender,
@@ -103,6 +178,7 @@ def share_create(
             allow_further_sharing=allow_further_sharing,
             message=message,
             parent_bucket=parent_bucket,
+            wizard_run=wizard_run,
         )
         share.studies.set(studies)
         buckets = [_bucket_for(share=share, recipient=r) for r in recipients]
@@ -132,11 +208,7 @@ def share_create(
                 "parent_bucket": parent_bucket.pk if parent_bucket else None,
             },
         )
-        last = recipients[-1]
-        SenderPreferences.objects.update_or_create(
-            user=sender,
-            defaults={"require_otp": last.require_otp, "send_mail": last.send_mail},
-        )
+        _sender_preferences_update(sender=sender, recipients=recipients)
         starred = [r.key for r in recipients if r.star]
         if starred:
             favorites_add_many(owner=sender, keys=starred)

@@ -4,19 +4,42 @@ A NamedUrlSessionWizardView gives each step its own URL, so the browser's back
 button and the wizard's "previous" both work. The wizard is started by
 `share_start` (the overview's selection), `reshare_start` (a received bucket
 that allows further sharing) or `share_again` (the confirmation pop-up); each
-puts its context in the wizard's session storage and redirects to a step.
+opens a new *run*, puts its context in that run's session storage and
+redirects to a step under the run's URL (`share/wizard/<run>/<step>/`).
+
+Two wizards in one login never mix (rule 20): every run keys its own formtools
+storage, and the pages post to their run's URL. The confirming page carries a
+digest of the studies and recipients it shows, and its POST is refused when the
+run's stored steps no longer match it. A run makes at most one share: the share
+records the run (unique per sender), so a resubmitted or double-clicked final
+POST leads to the share already made. `share/wizard/<step>/` (no run) stands for
+the session's latest run, for clients that do not follow the pages' URLs.
 """
 
+import json
+import re
+import secrets
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
+from django.views.generic import TemplateView
 from formtools.wizard.storage import get_storage
-from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
+from formtools.wizard.views import (
+    NamedUrlSessionWizardView,
+    StepsHelper,
+    WizardView,
+)
+
+from recipients.entries import members_without_email
 
 from ..access.guard import bucket_view, check_reshare, get_bucket_for_reshare
 from ..models import Access, Pseudonym, SenderPreferences, Share
@@ -35,6 +58,44 @@ STEP_TITLES = {
 }
 MAX_PRESELECTED_STUDIES = 200
 
+# The session's wizard runs: those still open (oldest first), and the latest one.
+SESSION_RUNS_KEY = "sharing.wizard_runs"
+SESSION_LATEST_RUN_KEY = "sharing.wizard_latest_run"
+MAX_OPEN_RUNS = 8
+RUN_RE = re.compile(r"[0-9a-f]{16}")
+STORAGE_PREFIX = "share_wizard"
+# The confirming page's digest travels in this (unprefixed) field.
+CONFIRM_FIELD = "confirm"
+
+
+def _storage_prefix(run):
+    return f"{STORAGE_PREFIX}_{run}"
+
+
+def _open_runs(request):
+    return list(request.session.get(SESSION_RUNS_KEY, []))
+
+
+def run_open(request):
+    """Open a new wizard run in the session and return its id; the oldest open
+    runs beyond MAX_OPEN_RUNS are dropped with their storage."""
+    run = secrets.token_hex(8)
+    runs = _open_runs(request) + [run]
+    for old in runs[:-MAX_OPEN_RUNS]:
+        request.session.pop(f"wizard_{_storage_prefix(old)}", None)
+    request.session[SESSION_RUNS_KEY] = runs[-MAX_OPEN_RUNS:]
+    request.session[SESSION_LATEST_RUN_KEY] = run
+    return run
+
+
+def run_close(request, run):
+    """Close a run (its share is made); its storage goes once the response is made."""
+    request.session[SESSION_RUNS_KEY] = [r for r in _open_runs(request) if r != run]
+
+
+def run_step_url(run, step):
+    return reverse("sharing:share_run_step", kwargs={"run": run, "step": step})
+
 
 class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     form_list = [
@@ -50,6 +111,53 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
 
     def get_template_names(self):
         return [self.templates[self.steps.current]]
+
+    # The run: its own storage, its own URLs.
+
+    def dispatch(self, request, *args, **kwargs):
+        # formtools keys the storage with the management form's prefix; here the
+        # management form keeps "share_wizard" and the storage is the run's.
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        run = kwargs.pop("run", None)
+        self.run_in_url = run is not None
+        if run is None:
+            run = request.session.get(SESSION_LATEST_RUN_KEY)
+            if run is None or (
+                run not in _open_runs(request) and request.method != "POST"
+            ):
+                run = run_open(request)
+        elif not RUN_RE.fullmatch(run):
+            raise Http404("No such wizard run.")
+        self.run = run
+        if run not in _open_runs(request):
+            return self.run_closed()
+        self.prefix = self.get_prefix(request, *args, **kwargs)
+        self.storage = get_storage(
+            self.storage_name, _storage_prefix(run), request, None
+        )
+        self.steps = StepsHelper(self)
+        response = TemplateView.dispatch(self, request, *args, **kwargs)
+        self.storage.update_response(response)
+        return response
+
+    def run_closed(self):
+        """Answer a request of a run that is over: its share, or a fresh start."""
+        share = Share.objects.filter(
+            sender=self.request.user, wizard_run=self.run
+        ).first()
+        if share is not None:
+            return redirect("sharing:share_done", share_id=share.pk)
+        messages.info(
+            self.request,
+            gettext("This share was left unfinished. Start again from the overview."),
+        )
+        return redirect("studies:overview")
+
+    def get_step_url(self, step):
+        if self.run_in_url:
+            return run_step_url(self.run, step)
+        return super().get_step_url(step)
 
     # The context the steps share.
 
@@ -125,17 +233,68 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             return [{}]  # one empty row to start with
         form_kwargs = self.get_form_kwargs(STEP_PARAMETERS)
         probe = ParametersForm(**form_kwargs)
-        # Groups and departments have no language of their own: users decide.
-        languages = [e.language for e, _ in self.chosen_recipients() if e.language]
         offered = dict(probe.access_choices())
         initial = {
             "access": Access.IMAGES_READ
             if Access.IMAGES_READ in offered
             else next(iter(offered), ""),
-            "language": policy.mail_language(languages) or self.request.user.language,
+            "language": self.automatic_language()[0],
             "valid_until": probe.default_valid_until(),
         }
+        # What was typed before "Previous" stays until the wizard ends (item 2);
+        # a language the sender did not choose follows the recipients.
+        draft = dict(self.storage.extra_data.get("drafts", {}).get(step, {}))
+        if not draft.pop("language_by_hand", False):
+            draft.pop("language", None)
+        initial.update(draft)
         return initial
+
+    def automatic_language(self):
+        """Return the mail language the rule gives and why (rule 7)."""
+        languages = [e.language for e, _ in self.chosen_recipients()]
+        language, reason = policy.mail_language_choice(languages)
+        if not language:
+            return self.request.user.language, gettext(
+                "Your own language: the recipients have none."
+            )
+        return language, reason
+
+    def keep_typed(self, step):
+        """Keep what the page of `step` posted, valid or not, for when it returns."""
+        form = self.get_form(step=step, data=self.request.POST)
+        if step == STEP_PARAMETERS:
+            draft = {
+                name: form[name].data
+                for name in form.fields
+                if form[name].data is not None
+            }
+            draft["language_by_hand"] = (
+                draft.get("language") != self.automatic_language()[0]
+            )
+            drafts = self.storage.extra_data.setdefault("drafts", {})
+            drafts[step] = draft
+        elif form.is_valid():
+            self.storage.set_step_data(step, self.process_step(form))
+
+    def confirm_digest(self):
+        """Return the digest of what the confirming page shows: studies, recipients
+        and their options, the re-shared bucket; the posted parameters are the
+        rest of what it shows."""
+        studies_form = self.valid_form(STEP_STUDIES)
+        shown = {
+            "run": self.run,
+            "studies": sorted(s.pk for s in studies_form.cleaned_data["studies"])
+            if studies_form
+            else [],
+            "recipients": [
+                [entry.key, bool(o["require_otp"]), bool(o["send_mail"])]
+                for entry, o in self.chosen_recipients()
+            ],
+            "parent_bucket": self.storage.extra_data.get("parent_bucket_id"),
+        }
+        return salted_hmac(
+            "sharing.wizard.confirm", json.dumps(shown, sort_keys=True)
+        ).hexdigest()
 
     # Navigation.
 
@@ -158,17 +317,50 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         posted = self.request.POST.get(f"{self.prefix}-current_step")
         if posted is not None and posted not in self.get_form_list():
             return HttpResponseBadRequest("Unknown wizard step.")
+        goto = self.request.POST.get("wizard_goto_step")
+        if goto in self.get_form_list():
+            if posted is not None:
+                self.keep_typed(posted)
+        elif posted == STEP_PARAMETERS and not self.confirms_what_is_stored():
+            self.storage.current_step = STEP_PARAMETERS
+            form = self.get_form(step=STEP_PARAMETERS, data=self.request.POST)
+            form.is_valid()
+            form.add_error(
+                None,
+                gettext(
+                    "Nothing was shared: the studies or recipients changed (in "
+                    "another tab or window) since this page was shown. Check "
+                    "them below and press Share again."
+                ),
+            )
+            return self.render(form)
         return super().post(*args, **kwargs)
+
+    def confirms_what_is_stored(self):
+        """Return whether the final POST confirms the run's stored steps.
+
+        The pages always send the digest; a client posting to the run-less URL
+        without one is only checked when it sends one.
+        """
+        digest = self.request.POST.get(CONFIRM_FIELD)
+        if digest is None:
+            return not self.run_in_url
+        return constant_time_compare(digest, self.confirm_digest())
 
     def render_done(self, form, **kwargs):
         # Finish in the POST itself (the base class would redirect and finish on a
         # GET of the "done" URL); every step is validated again before done().
-        return WizardView.render_done(self, form, **kwargs)
+        response = WizardView.render_done(self, form, **kwargs)
+        if self.run not in _open_runs(self.request):
+            self.request.session.pop(f"wizard_{_storage_prefix(self.run)}", None)
+        return response
 
     def get_context_data(self, form, **kwargs):
         context = super().get_context_data(form=form, **kwargs)
         step = self.steps.current
         context.update(
+            wizard_run=self.run,
+            wizard_action=run_step_url(self.run, step),
             step_titles=[
                 (name, STEP_TITLES[name], name == step) for name in self.get_form_list()
             ],
@@ -194,8 +386,19 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == STEP_PARAMETERS:
             department = self.source_department()
             recipients = self.chosen_recipients()
+            language_reason = self.automatic_language()[1]
             context.update(
                 recipients=recipients,
+                not_mailed=not_mailed_members(
+                    [entry for entry, options in recipients if options["send_mail"]]
+                ),
+                confirm_digest=self.confirm_digest(),
+                confirm_field=CONFIRM_FIELD,
+                language_reason=language_reason,
+                # The page restores what this tab typed before Back (wizard.js).
+                wizard_draft=not form.is_bound,
+                language_by_hand=form["language"].value()
+                != self.automatic_language()[0],
                 user_recipient=any(entry.kind == "user" for entry, _ in recipients),
                 department=department,
                 department_today=policy.department_today(department)
@@ -216,6 +419,8 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 require_otp=options["require_otp"],
                 send_mail=options["send_mail"],
                 star=options["star"],
+                otp_available=entry.has_mobile,
+                mail_available=entry.has_email,
             )
             for entry, options in form_dict[STEP_RECIPIENTS].chosen()
         ]
@@ -235,9 +440,26 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             allow_further_sharing=parameters["allow_further_sharing"],
             message=parameters["message"],
             parent_bucket=self.parent_bucket,
+            wizard_run=self.run,
             request=self.request,
         )
+        run_close(self.request, self.run)
         return redirect("sharing:share_done", share_id=share.pk)
+
+
+def not_mailed_members(entries):
+    """Return [(recipient name, [member names])] for the groups and departments
+    among `entries` whose members without an e-mail address get no mail."""
+    pks = {"group": [], "department": []}
+    for entry in entries:
+        if entry.kind in pks:
+            pks[entry.kind].append(entry.pk)
+    if not pks["group"] and not pks["department"]:
+        return []
+    names = members_without_email(
+        group_pks=pks["group"], department_pks=pks["department"]
+    )
+    return [(entry.name, names[entry.key]) for entry in entries if entry.key in names]
 
 
 def study_rows(studies, parent_bucket=None):
@@ -266,13 +488,9 @@ def _row_entry(form):
     return form.resolve(str(key).strip()) if key else None
 
 
-def _wizard_storage(request):
-    prefix = ShareWizard().get_prefix(request)
-    return get_storage(ShareWizard.storage_name, prefix, request)
-
-
 def _start(request, *, study_ids, parent_bucket=None, step=STEP_STUDIES):
-    storage = _wizard_storage(request)
+    run = run_open(request)
+    storage = get_storage(ShareWizard.storage_name, _storage_prefix(run), request)
     storage.reset()
     storage.extra_data = {
         "initial_studies": study_ids,
@@ -284,7 +502,7 @@ def _start(request, *, study_ids, parent_bucket=None, step=STEP_STUDIES):
             MultiValueDict({f"{STEP_STUDIES}-studies": [str(pk) for pk in study_ids]}),
         )
     storage.current_step = step
-    return redirect("sharing:share_step", step=step)
+    return redirect(run_step_url(run, step))
 
 
 @require_GET

@@ -359,13 +359,105 @@
     toPicker();
     const unlimited = document.querySelector('input[name$="-unlimited"]');
     if (unlimited) {
+      // With Unlimited ticked no date applies: none is shown, not a greyed one.
+      const placeholder = text.dataset.placeholder || "";
       const sync = () => {
+        if (unlimited.checked) {
+          if (text.value) text.dataset.kept = text.value;
+          text.value = "";
+          picker.value = "";
+          text.placeholder = text.dataset.noEnd || "";
+        } else {
+          if (!text.value) text.value = text.dataset.kept || text.dataset.default || "";
+          text.placeholder = placeholder;
+          toPicker();
+        }
         text.disabled = unlimited.checked;
         picker.disabled = unlimited.checked;
       };
       unlimited.addEventListener("change", sync);
       sync();
     }
+  }
+
+  // The mail language: the page says why it was chosen, or that the sender did.
+  function initLanguage() {
+    const select = document.querySelector('select[name$="-language"]');
+    const reason = document.getElementById("language-reason");
+    if (!select || !reason) return;
+    select.addEventListener("change", () => {
+      reason.textContent = reason.dataset.byHand;
+      select.dataset.byHand = "true";
+    });
+  }
+
+  // What this tab typed on the parameters step, kept in this tab's
+  // sessionStorage for its wizard run only, so that the browser's Back and then
+  // Next find it again; forgotten once the share is made or another run starts.
+  const DRAFT_PREFIX = "share-draft:";
+
+  function forgetDrafts(keep) {
+    try {
+      Object.keys(sessionStorage)
+        .filter((name) => name.startsWith(DRAFT_PREFIX) && name !== keep)
+        .forEach((name) => sessionStorage.removeItem(name));
+    } catch {
+      // Storage may be unavailable (private mode): drafts are a convenience.
+    }
+  }
+
+  function initDraft(form) {
+    const run = form.dataset.run;
+    const language = form.querySelector('select[name$="-language"]');
+    if (!run || !language) return;
+    const key = `${DRAFT_PREFIX}${run}`;
+    forgetDrafts(key);
+    const fields = () =>
+      Array.from(form.elements).filter((el) => el.name && el.name.startsWith("parameters-"));
+    const save = () => {
+      const values = {};
+      fields().forEach((el) => {
+        if (el.type === "radio") {
+          if (el.checked) values[el.name] = el.value;
+        } else if (el.type === "checkbox") {
+          values[el.name] = el.checked;
+        } else if (!el.disabled) {
+          values[el.name] = el.value;
+        }
+      });
+      values.languageByHand = language.dataset.byHand === "true";
+      try {
+        sessionStorage.setItem(key, JSON.stringify(values));
+      } catch {
+        // Nothing to keep it in: the server still keeps what "Previous" posts.
+      }
+    };
+    if (form.hasAttribute("data-draft-restore")) {
+      let saved = null;
+      try {
+        saved = JSON.parse(sessionStorage.getItem(key) || "null");
+      } catch {
+        saved = null;
+      }
+      if (saved) {
+        fields().forEach((el) => {
+          if (!(el.name in saved) || el.disabled) return;
+          if (el === language && !saved.languageByHand) return;
+          const value = saved[el.name];
+          if (el.type === "radio") el.checked = el.value === value;
+          else if (el.type === "checkbox") el.checked = Boolean(value);
+          else el.value = value;
+        });
+        if (saved.languageByHand) {
+          language.dataset.byHand = "true";
+          const reason = document.getElementById("language-reason");
+          if (reason) reason.textContent = reason.dataset.byHand;
+        }
+      }
+    }
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+    save();
   }
 
   function initLabel() {
@@ -409,10 +501,16 @@
 
   const picker = document.getElementById("recipient-picker");
   if (picker) initPicker(picker);
+  const wizardForm = document.getElementById("wizard-form");
+  if (wizardForm) initDraft(wizardForm);
   document.querySelectorAll("input.date-text").forEach(initDate);
   initLabel();
+  initLanguage();
   const confirmation = document.getElementById("share-info-dialog");
-  if (confirmation) initConfirmation(confirmation);
+  if (confirmation) {
+    forgetDrafts(null);
+    initConfirmation(confirmation);
+  }
   // After a refused step, start at the first field to correct (it may be far
   // below the fold, under the button that was pressed).
   document

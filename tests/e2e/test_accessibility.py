@@ -60,10 +60,10 @@ def test_it_has_no_serious_axe_violation(site, page):
     assert_accessible(page, "overview")
     page.check(f"#select-study-{world.ct.pk}")
     page.click("#share-button")
-    page.wait_for_url("**/share/wizard/studies/")
+    page.wait_for_url("**/share/wizard/*/studies/")
     assert_accessible(page, "wizard studies")
     page.click(".wizard-actions .button-primary")
-    page.wait_for_url("**/share/wizard/recipients/")
+    page.wait_for_url("**/share/wizard/*/recipients/")
     row = page.locator("[data-row]").first
     row.locator(".recipient-query").fill("maes")
     row.locator(".recipient-results [data-key]").first.wait_for()
@@ -80,7 +80,7 @@ def test_it_has_no_serious_axe_violation(site, page):
     page.click("#detailed-search-dialog [data-close-dialog]")
     second.locator(".recipient-favorites [data-key]").first.click()
     page.click(".wizard-actions .button-primary")
-    page.wait_for_url("**/share/wizard/parameters/")
+    page.wait_for_url("**/share/wizard/*/parameters/")
     assert_accessible(page, "wizard parameters")
     page.click(".wizard-actions .button-primary")  # without "Patient agreed": errors
     page.locator(".field-patient_agreed .field-error").wait_for()
@@ -141,13 +141,13 @@ def test_it_completes_the_wizard_with_the_keyboard_alone(site, clipboard_context
     page.keyboard.press("Space")
     tab_to(page, "#share-button")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/share/wizard/studies/")
+    page.wait_for_url("**/share/wizard/*/studies/")
     tab_to(page, "button.button-primary")
     page.keyboard.press("Enter")
 
     # Recipients: type and Enter picks the first result; the favorites list opens
     # with Enter and its first entry is chosen with Enter.
-    page.wait_for_url("**/share/wizard/recipients/")
+    page.wait_for_url("**/share/wizard/*/recipients/")
     tab_to(page, ".recipient-query")
     page.keyboard.type("maes")
     page.locator(".recipient-results [data-key]").first.wait_for()
@@ -173,7 +173,7 @@ def test_it_completes_the_wizard_with_the_keyboard_alone(site, clipboard_context
 
     # Parameters: type, choose with arrows and Space; Enter in a text field goes
     # forward (never back to the previous step).
-    page.wait_for_url("**/share/wizard/parameters/")
+    page.wait_for_url("**/share/wizard/*/parameters/")
     tab_to(page, "input[name='parameters-access']:checked")
     page.keyboard.press("ArrowDown")  # write access
     tab_to(page, "[name='parameters-reason']")
