@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from django.db import connection, transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from recipients.models import Department, User
@@ -44,6 +45,12 @@ OUTBOX_ENV = {
     "NOTIFICATION_RETRY_BASE": "0.2",
     "NOTIFICATION_RETRY_MAX": "1.0",
     "NOTIFICATION_MAX_RETRIES": "10",
+}
+# The same values for this process, which queues the mails and leases their rows.
+OUTBOX_SETTINGS = {
+    "NOTIFICATION_RELAY_PERIOD": RELAY_PERIOD,
+    "NOTIFICATION_RELAY_MIN_AGE": RELAY_MIN_AGE,
+    "NOTIFICATION_LEASE": LEASE,
 }
 # What "healed" may take: the relay's period, the lease, the minimum age, and a
 # margin for a worker's start and the mails still to send.
@@ -159,7 +166,16 @@ class CeleryProcess:
             args = ["beat", f"--schedule={self.folder / 'beat-schedule'}"]
         log = open(self.folder / f"{self.kind}-{self.starts}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "pacsshare", *args, "-l", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "pacsshare",
+                *args,
+                "-l",
+                os.environ.get("FAULTS_LOG_LEVEL", "WARNING"),
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -264,7 +280,7 @@ def fault_world(folder):
         beat=CeleryProcess("beat", env, folder),
     )
     try:
-        with in_process_broker(redis.url):
+        with in_process_broker(redis.url), override_settings(**OUTBOX_SETTINGS):
             world.worker.start()
             world.beat.start()
             yield world
