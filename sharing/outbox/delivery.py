@@ -107,6 +107,26 @@ def _exam_lines(bucket):
     return exams
 
 
+# The exam lines of a share's mails, per worker: every mail of a share lists the
+# same exams (but for anonymized shares, whose pseudonyms are per bucket). Keyed by
+# the share's creation time too, so a reused primary key never matches.
+_exam_lines_cache: dict = {}
+EXAM_LINES_CACHE_SIZE = 256
+
+
+def _cached_exam_lines(bucket, language):
+    share = bucket.share
+    if share.anonymize:
+        return _exam_lines(bucket)
+    key = (share.pk, share.created_at, language)
+    exams = _exam_lines_cache.get(key)
+    if exams is None:
+        if len(_exam_lines_cache) >= EXAM_LINES_CACHE_SIZE:
+            _exam_lines_cache.clear()
+        exams = _exam_lines_cache[key] = _exam_lines(bucket)
+    return exams
+
+
 def render_share_mail(notification: Notification) -> tuple[str, str, str]:
     """Return (subject, text, html) of a share e-mail, in the share's language."""
     bucket = notification.bucket
@@ -119,7 +139,7 @@ def render_share_mail(notification: Notification) -> tuple[str, str, str]:
             via = bucket.recipient_department.name
         else:
             via = ""
-        exams = _exam_lines(bucket)
+        exams = _cached_exam_lines(bucket, language)
         context = {
             "recipient_name": notification.user.display_name
             if notification.user
@@ -180,16 +200,18 @@ def notification_claim(*, notification_id: int) -> Notification | None:
     and leases it for ``NOTIFICATION_LEASE`` seconds.
     """
     now = timezone.now()
-    claimed = (
-        Notification.objects.filter(pk=notification_id)
-        .filter(
-            Q(status=Notification.Status.PENDING)
-            | Q(status=Notification.Status.SENDING, leased_until__lt=now)
-        )
-        .update(
-            status=Notification.Status.SENDING,
-            attempts=F("attempts") + 1,
-            leased_until=now + lease(),
+    claimed = _with_database_retries(
+        lambda: (
+            Notification.objects.filter(pk=notification_id)
+            .filter(
+                Q(status=Notification.Status.PENDING)
+                | Q(status=Notification.Status.SENDING, leased_until__lt=now)
+            )
+            .update(
+                status=Notification.Status.SENDING,
+                attempts=F("attempts") + 1,
+                leased_until=now + lease(),
+            )
         )
     )
     if not claimed:
@@ -268,6 +290,23 @@ def notification_mark_failed(*, notification: Notification, error: str) -> None:
 DATABASE_RETRY_SECONDS = 15.0
 
 
+def _commit_asynchronously(write):
+    """Run one outbox write in a transaction that does not wait for the disk.
+
+    On PostgreSQL the commit returns before its WAL is flushed (other sessions
+    see it at once, so the claim still guards against two senders). Only a crash
+    of the database server itself can undo the last fraction of a second of
+    claims and "sent" marks: those messages are sent again, never lost. That
+    halves a mail's time on a busy disk.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return write()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return write()
+
+
 def _with_database_retries(write):
     """Run ``write``; on a lost database connection reconnect and run it again.
 
@@ -277,7 +316,7 @@ def _with_database_retries(write):
     delay = 0.1
     while True:
         try:
-            return write()
+            return _commit_asynchronously(write)
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline or connection.in_atomic_block:
                 raise
