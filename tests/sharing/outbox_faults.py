@@ -241,9 +241,9 @@ def in_process_broker(url):
 
 
 def _reset_pools(app):
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Drop the app's references only: kombu keeps its pools per broker URL for the
+    # whole process, and closing one would break the next user of that URL.
+    app._pool = None
     app.amqp._producer_pool = None
 
 
