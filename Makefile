@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate demo test pytest lint format bench worker messages clean
+.PHONY: install run migrate demo test pytest lint format bench worker beat relay messages clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ run: demo
 
 worker: $(STAMP)
 	$(BIN)/celery -A pacsshare worker --loglevel=INFO
+
+# The outbox's relay on a schedule (needs REDIS_URL, beside `make worker`).
+beat: $(STAMP)
+	mkdir -p var
+	$(BIN)/celery -A pacsshare beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+# One relay sweep by hand; without REDIS_URL it sends what it finds in-process.
+relay: $(STAMP)
+	$(BIN)/python manage.py relay_notifications
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

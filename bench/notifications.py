@@ -1,17 +1,20 @@
 #!/usr/bin/env python
 """Push share mails through a real Celery worker to a real SMTP server; count them.
 
-Creates one share with N user buckets (default 1,000) in a database of its own
-("bench_notifications" on the PostgreSQL server of DATABASE_URL, or a SQLite file
-under var/bench/ without it; dev data is never touched), queues their mails in one
-transaction, and lets a Celery worker (solo pool, in this process) on the Redis
-broker of REDIS_URL deliver them to an aiosmtpd server on a free port. To exercise
-exactly-once delivery under stress, every --duplicate-every'th task is published a
-second time (same task id) and the SMTP server answers 421 to every
---transient-every'th message, so those are retried.
+In one run, on the same worker process (``celery -A pacsshare worker``, solo
+pool) and the same Redis broker (a ``redis-server`` of the benchmark's own on a
+free port), it measures:
 
-Prints the throughput and the number of mails lost (never arrived) and duplicated
-(arrived more than once); the goal is zero of each.
+(a) a no-op task's rate (Celery's built-in ``celery.accumulate``): the ceiling;
+(b) share mails with no injected fault, from the commit that queued them to the
+    last one received by an aiosmtpd server on a free port;
+(c) the exactly-once run: every --duplicate-every'th task is published a second
+    time and the SMTP server answers 421 to every --transient-every'th message.
+
+It prints the rates, (b)/(a) (goal: at least 0.25) and the mails lost and
+duplicated in (c) (goal: 0 of each). The data goes to a database of its own
+("bench_notifications" on the PostgreSQL server of DATABASE_URL, or a SQLite file
+under var/bench/ without it; dev data is never touched).
 
     REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/notifications.py
 """
@@ -20,6 +23,7 @@ import argparse
 import collections
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -123,15 +127,93 @@ def cleanup(department):
     department.delete()
 
 
+def wait_for_drain(redis_client, timeout):
+    """Wait until the broker's queue and its unacked messages are empty."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not redis_client.llen("celery") and not redis_client.hlen("unacked"):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def noop_rate(app, redis_client, count, timeout):
+    """Return the no-op tasks per second the worker runs, publish to drain."""
+    started = time.monotonic()
+    with app.producer_or_acquire() as producer:
+        for i in range(count):
+            app.send_task("celery.accumulate", args=[i], producer=producer)
+    if not wait_for_drain(redis_client, timeout):
+        raise SystemExit("notifications: the no-op tasks did not drain in time")
+    return count / (time.monotonic() - started)
+
+
+def mail_run(buckets, server, *, duplicate_every, timeout):
+    """Queue one mail per bucket in one transaction; wait for all; return figures."""
+    from django.db import transaction
+
+    from sharing.models import Notification
+    from sharing.outbox import queue
+    from sharing.outbox.tasks import send_notification
+
+    before = server.received()
+    refused_before = server.handler.refused
+    started = time.monotonic()
+    ids, duplicates = [], []
+    with transaction.atomic():
+        for bucket in buckets:
+            ids += [n.pk for n in queue.notifications_queue_for_bucket(bucket=bucket)]
+        duplicates = ids[::duplicate_every] if duplicate_every else []
+        for pk in duplicates:
+            transaction.on_commit(
+                lambda pk=pk: send_notification.apply_async(
+                    args=[pk], task_id=f"bench-dup-{pk}"
+                )
+            )
+    committed = time.monotonic()
+    pending = ids
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        pending = list(
+            Notification.objects.filter(
+                pk__in=ids, status__in=["pending", "sending"]
+            ).values_list("pk", flat=True)
+        )
+        if not pending:
+            break
+        time.sleep(0.05)
+    finished = time.monotonic()
+    time.sleep(1.0)  # let late duplicates reach the server, if any slipped
+    received = server.received() - before
+    statuses = collections.Counter(
+        Notification.objects.filter(pk__in=ids).values_list("status", flat=True)
+    )
+    attempts = sum(
+        Notification.objects.filter(pk__in=ids).values_list("attempts", flat=True)
+    )
+    return {
+        "count": len(ids),
+        "queue_seconds": committed - started,
+        "seconds": finished - committed,
+        "rate": len(ids) / (finished - committed),
+        "received": sum(received.values()),
+        "lost": sum(1 for pk in ids if received[pk] == 0),
+        "duplicated": sum(n - 1 for n in received.values() if n > 1),
+        "duplicates_sent": len(duplicates),
+        "refused": server.handler.refused - refused_before,
+        "attempts": attempts,
+        "statuses": dict(statuses),
+        "pending": len(pending),
+    }
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--noop-count", type=int, default=3000)
     parser.add_argument("--duplicate-every", type=int, default=10)
     parser.add_argument("--transient-every", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument(
-        "--concurrency", type=int, default=1, help="worker threads (1: solo pool)"
-    )
     args = parser.parse_args()
 
     if not os.environ.get("REDIS_URL"):
@@ -143,105 +225,97 @@ def main():
     import django
 
     django.setup()
+    import redis
     from django.core.management import call_command
-    from django.db import transaction
     from django.test.utils import override_settings
 
-    from sharing.models import Notification
-    from sharing.outbox import queue
-    from sharing.outbox.tasks import send_notification
-    from tests.fixtures_services import (
-        running_celery_worker,
-        running_smtp_server,
-        smtp_settings,
+    from tests.sharing.outbox_faults import (
+        CeleryProcess,
+        RedisServer,
+        RestartableSmtpServer,
+        in_process_broker,
+        service_env,
     )
 
     call_command("migrate", verbosity=0)
     run = int(time.time())
-    department, buckets = build_share(args.count, run)
+    department, buckets = build_share(args.count * 2, run)
+    folder = Path(tempfile.mkdtemp(prefix="pacsshare-bench-notifications-"))
+    (folder / "outbox").mkdir()
+    broker, server = RedisServer(folder), RestartableSmtpServer()
+    broker.start()
+    server.start()
+    env = service_env(redis=broker, smtp=server, folder=folder)
+    # The production lease and relay; retries quick enough for the 421 answers.
+    for name in (
+        "NOTIFICATION_LEASE",
+        "NOTIFICATION_RELAY_PERIOD",
+        "NOTIFICATION_RELAY_MIN_AGE",
+        "EMAIL_TIMEOUT",
+        "NOTIFICATION_MAX_RETRIES",
+    ):
+        env.pop(name, None)
+    env["NOTIFICATION_RETRY_BASE"] = "0.2"
+    # As in production: no query log, no debug machinery on the worker.
+    env["DEBUG"] = "0"
+    env.setdefault("SECRET_KEY", "bench-only-" + "0123456789abcdef" * 3)
+    worker = CeleryProcess("worker", env, folder)
     try:
         with (
-            running_smtp_server() as server,
-            override_settings(**smtp_settings(server), NOTIFICATION_RETRY_BASE=0.2),
-            running_celery_worker(
-                loglevel="WARNING",
-                pool="solo" if args.concurrency == 1 else "threads",
-                concurrency=args.concurrency,
-            ),
+            in_process_broker(broker.url) as app,
+            override_settings(NOTIFICATION_RETRY_BASE=0.2),
         ):
+            worker.start()
+            redis_client = redis.Redis.from_url(broker.url)
+            # Warm up: the worker has started and each path has run once.
+            noop_rate(app, redis_client, 50, timeout=120)
+            mail_run(buckets[:10], server, duplicate_every=0, timeout=120)
+            noop = noop_rate(app, redis_client, args.noop_count, args.timeout)
+            clean = mail_run(
+                buckets[10 : args.count],
+                server,
+                duplicate_every=0,
+                timeout=args.timeout,
+            )
             if args.transient_every:
                 server.fail_next(
                     *["421 Busy, try later"] * (args.count // args.transient_every)
                 )
-            started = time.monotonic()
-            ids = []
-            with transaction.atomic():
-                for bucket in buckets:
-                    ids += [
-                        n.pk
-                        for n in queue.notifications_queue_for_bucket(bucket=bucket)
-                    ]
-                duplicates = (
-                    ids[:: args.duplicate_every] if args.duplicate_every else []
-                )
-                for pk in duplicates:
-                    transaction.on_commit(
-                        lambda pk=pk: send_notification.apply_async(
-                            args=[pk], task_id=f"bench-dup-{pk}"
-                        )
-                    )
-            queued = time.monotonic()
-            pending = ids
-            deadline = started + args.timeout
-            while time.monotonic() < deadline:
-                pending = list(
-                    Notification.objects.filter(
-                        pk__in=ids, status__in=["pending", "sending"]
-                    ).values_list("pk", flat=True)
-                )
-                if not pending:
-                    break
-                time.sleep(0.2)
-            finished = time.monotonic()
-            time.sleep(2.0)  # let late duplicates reach the server, if any slipped
-            received = collections.Counter(
-                int(m.message["X-PACSshare-Notification"]) for m in server.messages
+            faults = mail_run(
+                buckets[args.count : 2 * args.count],
+                server,
+                duplicate_every=args.duplicate_every,
+                timeout=args.timeout,
             )
-            refused = server.handler.refused
     finally:
-        statuses = collections.Counter(
-            Notification.objects.filter(
-                bucket__share__source_department=department
-            ).values_list("status", flat=True)
-        )
-        attempts = sum(
-            Notification.objects.filter(
-                bucket__share__source_department=department
-            ).values_list("attempts", flat=True)
-        )
+        worker.kill()
+        server.stop()
+        broker.kill()
         cleanup(department)
 
-    elapsed = finished - queued  # from the commit to the last mail
-    pool = (
-        "1 worker, solo pool"
-        if args.concurrency == 1
-        else f"1 worker, {args.concurrency} threads"
-    )
-    lost = sum(1 for pk in ids if received[pk] == 0)
-    duplicated = sum(n - 1 for n in received.values() if n > 1)
+    ratio = clean["rate"] / noop
+    print(f"notifications: no-op task {noop:.1f} tasks/s (1 worker, solo pool)")
     print(
-        f"notifications: {len(ids)} share mails queued in one transaction in "
-        f"{queued - started:.2f} s"
+        f"notifications: clean run {clean['received']} mails received by SMTP "
+        f"{clean['seconds']:.2f} s after the commit = {clean['rate']:.1f} mails/s"
     )
+    print(f"notifications: clean/no-op ratio {ratio:.2f} (goal >= 0.25)")
     print(
-        f"notifications: {sum(received.values())} mails received by SMTP "
-        f"{elapsed:.2f} s after the commit = {len(ids) / elapsed:.1f} mails/s ({pool})"
+        f"notifications: fault run {faults['count']} mails queued in "
+        f"{faults['queue_seconds']:.2f} s, {faults['received']} received "
+        f"{faults['seconds']:.2f} s after the commit = {faults['rate']:.1f} mails/s"
     )
     print(
-        f"notifications: extra deliveries of the same task {len(duplicates)}, "
-        f"421 answers {refused}, send attempts {attempts}"
+        f"notifications: fault run extra deliveries of the same task "
+        f"{faults['duplicates_sent']}, 421 answers {faults['refused']}, "
+        f"send attempts {faults['attempts']}"
     )
-    print(f"notifications: statuses {dict(statuses)}; still pending {len(pending)}")
+    print(
+        f"notifications: fault run statuses {faults['statuses']}; "
+        f"still pending {faults['pending']}"
+    )
+    lost = clean["lost"] + faults["lost"]
+    duplicated = clean["duplicated"] + faults["duplicated"]
     print(f"notifications: lost {lost}, duplicated {duplicated}")
     return 0 if lost == 0 and duplicated == 0 else 1
 

@@ -8,3 +8,5 @@ app = Celery("pacsshare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # The outbox's task lives in its room of the sharing app, not in sharing/tasks.py.
 app.autodiscover_tasks(["sharing.outbox"])
+# The relay's periodic task (settings.CELERY_BEAT_SCHEDULE) lives beside it.
+app.autodiscover_tasks(["sharing.outbox"], related_name="relay")

@@ -177,7 +177,7 @@ DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="PACSshare <noreply@pacsshare.local>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-EMAIL_TIMEOUT = 30
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 
 # SMS: a backend shaped like Django's mail backends (pacsshare.sms).
 SMS_BACKEND = env.str(
@@ -189,6 +189,7 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM = env.str("TWILIO_FROM", default="")
 # Dotted path of a twilio.http.HttpClient subclass; empty: twilio's own.
 TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")
+TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=30.0)
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (the
 # callers enqueue with transaction.on_commit, so "in-process" means "after commit").
@@ -203,13 +204,34 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Longer than any countdown or retry delay used by the tasks (at most 1 hour).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
+# The socket timeouts keep a request that queues a task from hanging on a broker
+# that does not answer: the row stays pending and the relay sends it later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * 3600,
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Notification retries: exponential backoff from BASE seconds, capped at MAX (well
 # under the visibility timeout above), with jitter; then the row is marked failed.
 NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=5)
 NOTIFICATION_RETRY_BASE = env.float("NOTIFICATION_RETRY_BASE", default=30.0)
-NOTIFICATION_RETRY_MAX = 600.0
+NOTIFICATION_RETRY_MAX = env.float("NOTIFICATION_RETRY_MAX", default=600.0)
+# A claimed row's lease, in seconds: longer than EMAIL_TIMEOUT and TWILIO_TIMEOUT
+# together with rendering, so only a row whose worker died outlives it.
+NOTIFICATION_LEASE = env.float("NOTIFICATION_LEASE", default=120.0)
+# The relay (Celery beat, or `manage.py relay_notifications`) runs every PERIOD
+# seconds and re-queues pending rows older than MIN_AGE and expired leases.
+NOTIFICATION_RELAY_PERIOD = env.float("NOTIFICATION_RELAY_PERIOD", default=30.0)
+NOTIFICATION_RELAY_MIN_AGE = env.float("NOTIFICATION_RELAY_MIN_AGE", default=10.0)
+CELERY_BEAT_SCHEDULE = {
+    "relay-notifications": {
+        "task": "sharing.relay_notifications",
+        "schedule": NOTIFICATION_RELAY_PERIOD,
+        # A sweep that could not run in time is replaced by the next one.
+        "options": {"expires": NOTIFICATION_RELAY_PERIOD},
+    }
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 CACHES = {

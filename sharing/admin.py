@@ -405,7 +405,7 @@ class NotificationAdmin(DepartmentScopedAdmin):
         "kind",
         "channel",
         "address",
-        "status",
+        "delivery_status",
         "attempts",
         "created_at",
         "sent_at",
@@ -423,6 +423,7 @@ class NotificationAdmin(DepartmentScopedAdmin):
         "subject",
         "status",
         "attempts",
+        "leased_until",
         "provider_id",
         "error",
         "created_at",
@@ -445,8 +446,16 @@ class NotificationAdmin(DepartmentScopedAdmin):
         local, _at, domain = address.partition("@")
         return f"{local[:1]}…@{domain}"
 
+    @admin.display(description=_("status"), ordering="status")
+    def delivery_status(self, notification):
+        """Show the status, telling a claim whose worker died from a live one."""
+        if notification.is_stalled:
+            return _("sending (stalled)")
+        return notification.get_status_display()
+
     @admin.action(
-        permissions=["retry"], description=_("Retry selected failed messages")
+        permissions=["retry"],
+        description=_("Retry selected failed or stalled messages"),
     )
     def retry_selected(self, request, queryset):
         queued = skipped = 0
@@ -470,8 +479,10 @@ class NotificationAdmin(DepartmentScopedAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "%(count)d message had not failed and was left as it was.",
-                    "%(count)d messages had not failed and were left as they were.",
+                    "%(count)d message was neither failed nor stalled and was left "
+                    "as it was.",
+                    "%(count)d messages were neither failed nor stalled and were "
+                    "left as they were.",
                     skipped,
                 )
                 % {"count": skipped},

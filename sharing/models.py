@@ -403,6 +403,11 @@ class Notification(models.Model):
         _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The lease: until when the row is held by whoever claimed or queued it. A row
+    # in "sending" past it was abandoned (a worker died) and may be claimed again;
+    # a "pending" row past it (or never leased, and a few seconds old) is re-queued
+    # by the relay (sharing/outbox/relay.py).
+    leased_until = models.DateTimeField(_("leased until"), null=True, blank=True)
     provider_id = models.CharField(_("provider id"), max_length=100, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -417,6 +422,15 @@ class Notification(models.Model):
     def __str__(self):
         # Not the address: this shows in admin lists and logs.
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_stalled(self):
+        """Return True when a worker claimed the row and its lease ran out."""
+        return (
+            self.status == self.Status.SENDING
+            and self.leased_until is not None
+            and self.leased_until < timezone.now()
+        )
 
 
 class AuditEvent(models.Model):

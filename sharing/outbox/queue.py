@@ -6,13 +6,27 @@ Every message is a ``Notification`` row created in the caller's transaction; the
 the mail is rendered and an OTP code is made by the task when it sends.
 """
 
+import logging
+
 from django.db import transaction
+from django.utils import timezone
 
 from recipients.models import User
 
 from ..models import Bucket, Notification, OTPDevice
-from .delivery import bucket_locked_mail_subject, share_mail_subject
+from .delivery import bucket_locked_mail_subject, lease, share_mail_subject
 from .tasks import send_notification
+
+logger = logging.getLogger(__name__)
+
+
+def broker_lease():
+    """Return the lease of a row whose task goes to the broker at commit.
+
+    Until it runs out the relay leaves the row to that task; if the broker
+    refuses the task, the lease is dropped and the relay takes the row at once.
+    """
+    return timezone.now() + lease()
 
 
 def bucket_mail_recipients(*, bucket: Bucket) -> list[User]:
@@ -43,6 +57,7 @@ def notifications_queue_for_bucket(*, bucket: Bucket) -> list[Notification]:
     created = []
     for user in bucket_mail_recipients(bucket=bucket):
         notification = Notification.objects.create(
+            leased_until=broker_lease(),
             channel=Notification.Channel.EMAIL,
             kind=Notification.Kind.SHARE,
             bucket=bucket,
@@ -65,6 +80,7 @@ def notification_queue_otp(*, device: OTPDevice) -> Notification:
     if not user.mobile:
         raise ValueError("The recipient has no registered mobile number.")
     notification = Notification.objects.create(
+        leased_until=broker_lease(),
         channel=Notification.Channel.SMS,
         kind=Notification.Kind.OTP,
         bucket=device.bucket,
@@ -92,6 +108,7 @@ def notification_queue_bucket_locked(*, bucket: Bucket) -> list[Notification]:
         seen.add(address.lower())
         subject = bucket_locked_mail_subject(language=admin.language)
         notification = Notification.objects.create(
+            leased_until=broker_lease(),
             channel=Notification.Channel.EMAIL,
             kind=Notification.Kind.BUCKET_LOCKED,
             bucket=bucket,
@@ -108,4 +125,37 @@ def notification_queue_bucket_locked(*, bucket: Bucket) -> list[Notification]:
 def notification_enqueue(notification):
     """Queue the notification's task when the caller's transaction commits."""
     notification_id = notification.pk
-    transaction.on_commit(lambda: send_notification.delay(notification_id))
+    transaction.on_commit(lambda: notification_publish(notification_id=notification_id))
+
+
+# Publishing waits this little for a broker that refuses: the caller is a request.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.2,
+}
+
+
+def notification_publish(*, notification_id: int) -> bool:
+    """Hand the notification's task to the broker now; False if it refused.
+
+    A refusal fails nothing: the row stays pending and the relay queues it again
+    once the broker is back, so the page that caused the message still answers.
+    """
+    try:
+        send_notification.apply_async(
+            args=[notification_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker failure, whatever its type
+        Notification.objects.filter(
+            pk=notification_id, status=Notification.Status.PENDING
+        ).update(leased_until=None)
+        logger.warning(
+            "Notification %s left pending: the broker refused its task (%s: %s)",
+            notification_id,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from . import delivery
 
@@ -18,8 +19,19 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def send_notification(self, notification_id):
-    """Send one queued notification once; retry transient errors with backoff."""
-    notification = delivery.notification_claim(notification_id=notification_id)
+    """Send one queued notification once; retry transient errors with backoff.
+
+    After ``NOTIFICATION_MAX_RETRIES`` retries the row is marked failed, as an
+    admin sees it. Whatever this task leaves undone (its worker died, its retry
+    was lost with the broker, its database went away) the relay re-queues once
+    the row's lease has expired.
+    """
+    try:
+        notification = delivery.notification_claim(notification_id=notification_id)
+    except (OperationalError, InterfaceError):
+        # Nothing was sent and the row is as it was: the relay re-queues it.
+        logger.warning("Notification %s: database unavailable", notification_id)
+        raise
     if notification is None:
         # Already sent, being sent, failed for good, or rolled back: nothing to do.
         return "skipped"
@@ -32,8 +44,10 @@ def send_notification(self, notification_id):
                 error=f"Gave up after {notification.attempts} attempts: {exc}",
             )
             return "failed"
-        delivery.notification_release(notification=notification, error=str(exc))
         countdown = delivery.retry_delay(self.request.retries)
+        delivery.notification_release(
+            notification=notification, error=str(exc), countdown=countdown
+        )
         logger.info(
             "Notification %s: transient error, retry in %.1f s",
             notification_id,
@@ -45,6 +59,13 @@ def send_notification(self, notification_id):
     except delivery.PermanentDeliveryError as exc:
         delivery.notification_mark_failed(notification=notification, error=str(exc))
         return "failed"
+    except (OperationalError, InterfaceError):
+        # The database went away around the send: leave the row to its lease, as
+        # a dead worker would; the relay takes it up again.
+        logger.warning(
+            "Notification %s: database unavailable while sending", notification_id
+        )
+        raise
     except Exception as exc:
         logger.exception("Notification %s could not be sent", notification_id)
         delivery.notification_mark_failed(

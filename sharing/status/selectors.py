@@ -3,7 +3,17 @@
 import zoneinfo
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +36,7 @@ class BucketStatus(models.TextChoices):
 
 MAIL_STATUS_CHOICES = [
     ("mail_pending", _("Mail pending")),
+    ("mail_stalled", _("Mail sending (stalled)")),
     ("mail_sent", _("Mail sent")),
     ("mail_failed", _("Mail failed")),
 ]
@@ -59,6 +70,23 @@ def _share_mail(status):
     )
 
 
+STALLED = "stalled"
+
+
+def _stalled_q(now):
+    # Claimed by a worker that has not finished within its lease: it died, or lost
+    # its database; the relay takes the row up again.
+    return Q(status=Notification.Status.SENDING, leased_until__lt=now)
+
+
+def notification_shown_status(now=None):
+    """Return an expression: the row's status, or "stalled" for a lapsed claim."""
+    return Case(
+        When(_stalled_q(now or timezone.now()), then=Value(STALLED)),
+        default=F("status"),
+    )
+
+
 def buckets_with_status_columns(buckets):
     """Add what the Status Forwarding table shows, in a constant number of queries."""
     latest_mail = Notification.objects.filter(
@@ -77,7 +105,11 @@ def buckets_with_status_columns(buckets):
             "revoked_by",
         )
         .annotate(
-            mail_status=Subquery(latest_mail.values("status")[:1]),
+            mail_status=Subquery(
+                latest_mail.annotate(shown=notification_shown_status()).values("shown")[
+                    :1
+                ]
+            ),
             first_opened_at=Subquery(first_opening.values("first_opened_at")[:1]),
         )
         .prefetch_related(
@@ -121,7 +153,19 @@ def buckets_filter(
     elif status == "mail_pending":
         buckets = buckets.filter(
             Exists(_share_mail(Notification.Status.PENDING))
-            | Exists(_share_mail(Notification.Status.SENDING))
+            | Exists(
+                _share_mail(Notification.Status.SENDING).exclude(
+                    _stalled_q(timezone.now())
+                )
+            )
+        )
+    elif status == "mail_stalled":
+        buckets = buckets.filter(
+            Exists(
+                _share_mail(Notification.Status.SENDING).filter(
+                    _stalled_q(timezone.now())
+                )
+            )
         )
     elif status == "mail_sent":
         buckets = buckets.filter(Exists(_share_mail(Notification.Status.SENT)))

@@ -6,12 +6,13 @@ decided by sharing.status.guard, which these check again.
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..audit.record import audit_record
 from ..models import AuditEvent, Bucket, BucketUnlock, Notification
-from ..outbox.queue import notification_enqueue
+from ..outbox.queue import broker_lease, notification_enqueue
 from .guard import SenderAction, sender_may
 
 
@@ -109,15 +110,25 @@ def _reshared_bucket_ids(bucket):
 
 
 def notification_retry(*, notification):
-    """Queue a failed notification again; return whether it was queued.
+    """Queue a failed or stalled notification again; return whether it was queued.
 
-    The row goes back to pending only if it is still failed (a conditional
-    update), and the task is queued after commit.
+    Stalled: in "sending" past its lease (its worker died). The row goes back to
+    pending only if it is still failed or stalled (a conditional update), and the
+    task is queued after commit.
     """
     with transaction.atomic():
-        updated = Notification.objects.filter(
-            pk=notification.pk, status=Notification.Status.FAILED
-        ).update(status=Notification.Status.PENDING, error="")
+        updated = (
+            Notification.objects.filter(pk=notification.pk)
+            .filter(
+                Q(status=Notification.Status.FAILED)
+                | Q(status=Notification.Status.SENDING, leased_until__lt=timezone.now())
+            )
+            .update(
+                status=Notification.Status.PENDING,
+                leased_until=broker_lease(),
+                error="",
+            )
+        )
         if not updated:
             return False
         notification_enqueue(notification)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..exceptions import PermanentSmsError, TransientSmsError
@@ -53,7 +54,11 @@ class SmsBackend(BaseSmsBackend):
             )
         if http_client is None:
             dotted = getattr(settings, "TWILIO_HTTP_CLIENT", "")
-            http_client = import_string(dotted)() if dotted else None
+            http_client = (
+                import_string(dotted)()
+                if dotted
+                else TwilioHttpClient(timeout=settings.TWILIO_TIMEOUT)
+            )
         self.http_client = http_client
         self.client = None
 
