@@ -96,3 +96,23 @@ def _own_guess_counters(settings):
     import uuid
 
     settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def _no_server_error():
+    """Fail any test during which a request ended in an unhandled exception (a 500).
+
+    The test client raises such an exception in the test already; this also
+    catches the requests a live server (the browser stories) answers in a thread.
+    """
+    from django.core.signals import got_request_exception
+
+    errors = []
+
+    def record(sender, request=None, **kwargs):
+        errors.append(getattr(request, "path", "?"))
+
+    got_request_exception.connect(record, dispatch_uid="tests.no_server_error")
+    yield
+    got_request_exception.disconnect(dispatch_uid="tests.no_server_error")
+    assert not errors, f"requests answered 500: {errors}"
