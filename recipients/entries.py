@@ -105,7 +105,7 @@ def _user_entries(pks):
     for user in users:
         places = ", ".join(d.name for d in user.departments.all()) or user.city
         numbers = ", ".join(
-            f"{n.scheme} {n.number}" for n in user.physician_numbers.all()
+            f"{n.scheme} {n.display_number}" for n in user.physician_numbers.all()
         )
         details = _join(
             [user.speciality, places, numbers, languages.get(user.language, "")]
