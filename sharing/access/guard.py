@@ -97,8 +97,15 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True):
     if user.is_authenticated:
         bucket = buckets_with_share().filter(recipient_q(user), pk=bucket_id).first()
     if bucket is None:
-        # A bucket of someone else and an id that does not exist look the same.
-        audit_refusal(request, Refusal.NOT_RECIPIENT, bucket_id=bucket_id)
+        # A bucket of someone else and an id that does not exist look the same to
+        # the visitor (the AccessRefused carries no bucket); the log names the
+        # bucket of someone else, so its sending department sees the attempt.
+        someone_elses = None
+        if user.is_authenticated:
+            someone_elses = buckets_with_share().filter(pk=bucket_id).first()
+        audit_refusal(
+            request, Refusal.NOT_RECIPIENT, bucket=someone_elses, bucket_id=bucket_id
+        )
         raise AccessRefused(Refusal.NOT_RECIPIENT)
     reason = refusal_of(bucket)
     if reason is not None:
