@@ -34,6 +34,7 @@ from .guard import (
 from .otp import (
     SendStatus,
     VerifyStatus,
+    code_on_its_way,
     code_pending,
     cooldown_until,
     otp_device_get,
@@ -201,18 +202,23 @@ def bucket_code(request, bucket_id):
                     "code",
                     _("This code is no longer valid. Ask for a new code below."),
                 )
-    elif not code_pending(device) and cooldown_until(device) is None and user.mobile:
-        # Opening the bucket sends the code (rule 18); cool-down and cap still hold.
-        result = otp_send(bucket=bucket, user=user, request=request)
-        if not result.sent:
-            level, text = _sent_message(result)
-            messages.add_message(request, level, text)
-        device.refresh_from_db()
+    sent_now = False
+    if request.method == "GET" and not code_pending(device) and user.mobile:
+        if cooldown_until(device) is None:
+            # Opening the bucket sends the code (rule 18); cool-down and cap hold.
+            result = otp_send(bucket=bucket, user=user, request=request)
+            sent_now = result.sent
+            if not result.sent:
+                level, text = _sent_message(result)
+                messages.add_message(request, level, text)
+            device.refresh_from_db()
 
     wait_until = cooldown_until(device)
     wait_seconds = (
         max(1, int((wait_until - timezone.now()).total_seconds())) if wait_until else 0
     )
+    # The page says a code was sent only when one was, and still counts.
+    code_sent = bool(user.mobile) and (sent_now or code_on_its_way(device))
     bucket.refresh_from_db(fields=["failed_otp_attempts"])
     return render(
         request,
@@ -224,6 +230,8 @@ def bucket_code(request, bucket_id):
             "mobile_ending": user.mobile_last_digits,
             "has_mobile": bool(user.mobile),
             "wait_seconds": wait_seconds,
+            "wait_until": timezone.localtime(wait_until) if wait_until else None,
+            "code_sent": code_sent,
             "attempts_left": bucket.MAX_FAILED_OTP - bucket.failed_otp_attempts,
         },
     )
