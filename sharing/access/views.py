@@ -203,15 +203,15 @@ def bucket_code(request, bucket_id):
                     _("This code is no longer valid. Ask for a new code below."),
                 )
     sent_now = False
-    if request.method == "GET" and not code_pending(device) and user.mobile:
-        if cooldown_until(device) is None:
-            # Opening the bucket sends the code (rule 18); cool-down and cap hold.
-            result = otp_send(bucket=bucket, user=user, request=request)
-            sent_now = result.sent
-            if not result.sent:
-                level, text = _sent_message(result)
-                messages.add_message(request, level, text)
-            device.refresh_from_db()
+    may_send = not code_pending(device) and cooldown_until(device) is None
+    if request.method == "GET" and may_send and user.mobile:
+        # Opening the bucket sends the code (rule 18); cool-down and cap still hold.
+        result = otp_send(bucket=bucket, user=user, request=request)
+        sent_now = result.sent
+        if not result.sent:
+            level, text = _sent_message(result)
+            messages.add_message(request, level, text)
+        device.refresh_from_db()
 
     wait_until = cooldown_until(device)
     wait_seconds = (
