@@ -27,6 +27,7 @@ from .guard import (
     bucket_view,
     get_bucket_for_request,
     is_open_to,
+    next_page_of_bucket,
     otp_mark_verified,
     patient_shown,
     refusal_response,
@@ -159,7 +160,7 @@ def bucket_code(request, bucket_id):
         bucket = get_bucket_for_request(request, bucket_id, require_code=False)
     except AccessRefused as refused:
         return refusal_response(request, refused)
-    received_url = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
+    received_url = next_page_of_bucket(request, bucket)
     if is_open_to(request, bucket):
         return redirect(received_url)
 
@@ -232,6 +233,7 @@ def bucket_code(request, bucket_id):
             "wait_seconds": wait_seconds,
             "wait_until": timezone.localtime(wait_until) if wait_until else None,
             "code_sent": code_sent,
+            "study_count": bucket.share.studies.count(),
             "attempts_left": bucket.MAX_FAILED_OTP - bucket.failed_otp_attempts,
         },
     )
@@ -254,7 +256,12 @@ def received(request, bucket):
     return render(
         request,
         "sharing/access/received_bucket.html",
-        {"bucket": bucket, "share": bucket.share, "rows": rows},
+        {
+            "bucket": bucket,
+            "share": bucket.share,
+            "rows": rows,
+            "access_label": access_label(bucket.share),
+        },
     )
 
 
