@@ -67,11 +67,15 @@ def share_mail_subject(*, share, language) -> str:
     """Return the subject of a share e-mail in the given language."""
     with translation.override(language):
         count = share.studies.count()
-        subject = ngettext(
-            "%(sender)s shared an exam with you",
-            "%(sender)s shared %(count)d exams with you",
-            count,
-        ) % {"sender": share.sender.display_name, "count": count}
+        if count == 1:
+            subject = _("%(sender)s shared an exam with you")
+        else:
+            subject = ngettext(
+                "%(sender)s shared %(count)d exam with you",
+                "%(sender)s shared %(count)d exams with you",
+                count,
+            )
+        subject = subject % {"sender": share.sender.display_name, "count": count}
         if share.urgent:
             subject = _("Urgent: %(subject)s") % {"subject": subject}
     return " ".join(subject.split())
