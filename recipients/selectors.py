@@ -280,7 +280,10 @@ def favorites_of(*, user) -> list[DirectoryEntry]:
             keys.append(("group", group_id))
         else:
             keys.append(("department", department_id))
-    entries = entries_for_keys(keys)
+    # A favorite group or department is listed (and pickable) even when it is
+    # not public, such as a team starred for the sender.
+    private_ok = {f"{kind}:{pk}" for kind, pk in keys}
+    entries = entries_for_keys(keys, private_ok=private_ok)
     return sorted(entries, key=lambda e: (fold(e.name), _KIND_ORDER[e.kind], e.pk))
 
 
