@@ -41,26 +41,42 @@ def parse_key(key):
     return match.group(1), int(match.group(2))
 
 
-def entries_by_key(*, user_pks=(), group_pks=(), department_pks=()):
+def entries_by_key(
+    *, user_pks=(), group_pks=(), department_pks=(), private_ok=frozenset()
+):
     """Return {key: DirectoryEntry} for the active users and public groups and
-    departments among the given primary keys (others are left out)."""
+    departments among the given primary keys (others are left out).
+
+    `private_ok` holds keys ("group:3") pickable although not public: the
+    sender's own favorites (a group or department starred for them).
+    """
     entries = {}
     if user_pks:
         entries.update(_user_entries(user_pks))
     if group_pks:
-        entries.update(_group_entries(group_pks))
+        entries.update(_group_entries(group_pks, _private_pks("group", private_ok)))
     if department_pks:
-        entries.update(_department_entries(department_pks))
+        entries.update(
+            _department_entries(department_pks, _private_pks("department", private_ok))
+        )
     return entries
 
 
-def entries_for_keys(keys):
-    """Return the entries for (kind, pk) pairs in order, skipping unpickable ones."""
+def _private_pks(kind, keys):
+    return [pk for k, pk in filter(None, map(parse_key, keys)) if k == kind]
+
+
+def entries_for_keys(keys, *, private_ok=frozenset()):
+    """Return the entries for (kind, pk) pairs in order, skipping unpickable ones
+    (see entries_by_key for `private_ok`)."""
     pks = {kind: [] for kind in KINDS}
     for kind, pk in keys:
         pks[kind].append(pk)
     found = entries_by_key(
-        user_pks=pks["user"], group_pks=pks["group"], department_pks=pks["department"]
+        user_pks=pks["user"],
+        group_pks=pks["group"],
+        department_pks=pks["department"],
+        private_ok=private_ok,
     )
     result = []
     for kind, pk in keys:
@@ -105,7 +121,7 @@ def _user_entries(pks):
     for user in users:
         places = ", ".join(d.name for d in user.departments.all()) or user.city
         numbers = ", ".join(
-            f"{n.scheme} {n.number}" for n in user.physician_numbers.all()
+            f"{n.scheme} {n.display_number}" for n in user.physician_numbers.all()
         )
         details = _join(
             [user.speciality, places, numbers, languages.get(user.language, "")]
@@ -190,8 +206,9 @@ def _members_text(count):
     return ngettext("%(count)d member", "%(count)d members", count) % {"count": count}
 
 
-def _group_entries(pks):
-    groups = UserGroup.objects.filter(pk__in=list(pks), is_public=True).annotate(
+def _group_entries(pks, private_pks=()):
+    pickable = Q(is_public=True) | Q(pk__in=list(private_pks))
+    groups = UserGroup.objects.filter(pickable, pk__in=list(pks)).annotate(
         **_member_counts("members")
     )
     languages = _group_languages(pks)
@@ -221,8 +238,9 @@ def _group_entries(pks):
     return entries
 
 
-def _department_entries(pks):
-    departments = Department.objects.filter(pk__in=list(pks), is_public=True).annotate(
+def _department_entries(pks, private_pks=()):
+    pickable = Q(is_public=True) | Q(pk__in=list(private_pks))
+    departments = Department.objects.filter(pickable, pk__in=list(pks)).annotate(
         **_member_counts("members")
     )
     entries = {}

@@ -33,6 +33,39 @@ def fold(value):
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
+# Particles of family names ("De Smet", "van Dijk", "van der Berg", "d'Hondt"):
+# a person's name is folded with each particle joined to the word after it, so
+# "desmet", "de smet" and "De Smet" all fold to "desmet".
+NAME_PARTICLES = frozenset(
+    (
+        "d", "da", "das", "de", "del", "della", "den", "der", "des", "di", "do",
+        "dos", "du", "la", "le", "les", "lo", "st", "te", "ten", "ter", "van",
+        "vande", "vanden", "vander", "von", "zu",
+    )
+)  # fmt: skip
+
+
+def fold_person_name(value):
+    """Return fold(value) with name particles joined to the following word.
+
+    "De Smet" -> "desmet", "van der Berg" -> "vanderberg", "Anne de Vos" ->
+    "anne devos". A trailing particle stays as it is ("van" -> "van"), so a
+    name typed letter by letter keeps matching as a prefix.
+    """
+    words = fold(value).split()
+    joined = []
+    pending = ""
+    for word in words:
+        if word in NAME_PARTICLES:
+            pending += word
+            continue
+        joined.append(pending + word)
+        pending = ""
+    if pending:
+        joined.append(pending)
+    return " ".join(joined)
+
+
 def fold_accents(value):
     """Return text without accents, keeping case and punctuation (SQL unaccent)."""
     if value is None:

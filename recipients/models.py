@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -5,7 +7,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from .folding import fold, normalize_mobile
+from .folding import fold, fold_person_name, normalize_mobile
 
 SERVICE_DESK_GROUP = "service desk"
 
@@ -166,7 +168,8 @@ class User(AbstractUser):
 
     def refresh_search_fields(self):
         """Recompute the folded columns the directory search compares."""
-        first, last = fold(self.first_name), fold(self.last_name)
+        first = fold_person_name(self.first_name)
+        last = fold_person_name(self.last_name)
         self.search_name = " ".join(p for p in (first, last) if p)
         self.search_name_rev = " ".join(p for p in (last, first) if p)
         self.search_mobile = normalize_mobile(self.mobile)
@@ -258,16 +261,43 @@ class PhysicianNumber(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.scheme} {self.number}"
+        return f"{self.scheme} {self.display_number}"
 
     def save(self, *args, **kwargs):
-        self.number_digits = normalize_number(self.number)
+        self.number_digits = scheme_number_digits(self.scheme, self.number)
         super().save(*args, **kwargs)
+
+    @property
+    def display_number(self):
+        """The number as typed, without the scheme's name in front of it."""
+        return strip_scheme_prefix(self.scheme, self.number)
+
+
+# Names a number may carry in front of it ("UCGN 2019-0457", "PNB-448812");
+# INAMI is RIZIV in French.
+SCHEME_NAMES = {
+    s: s for s in PhysicianNumber.Scheme.values if s != PhysicianNumber.Scheme.OTHER
+} | {"INAMI": "RIZIV"}
+_LEADING_SCHEME = re.compile(r"^\s*([A-Za-z]+)[\s:.#/-]*(?=[0-9])")
+
+
+def strip_scheme_prefix(scheme, value):
+    """Return value without a leading name of its own scheme ("PNB-4488" -> "4488")."""
+    value = (value or "").strip()
+    match = _LEADING_SCHEME.match(value)
+    if match and SCHEME_NAMES.get(match.group(1).upper()) == scheme:
+        return value[match.end() :]
+    return value
 
 
 def normalize_number(value):
     """Return a physician number without separators, upper-cased."""
     return "".join(ch for ch in value.upper() if ch.isalnum())
+
+
+def scheme_number_digits(scheme, value):
+    """Return what search compares for a number: no scheme prefix, no separators."""
+    return normalize_number(strip_scheme_prefix(scheme, value))
 
 
 class UserGroup(FoldedNameModel):

@@ -21,7 +21,7 @@ from .entries import (
     entries_for_keys,
     parse_key,
 )
-from .folding import fold, fold_accents, mobile_candidates
+from .folding import fold, fold_accents, fold_person_name, mobile_candidates
 from .models import (
     Department,
     Favorite,
@@ -30,6 +30,7 @@ from .models import (
     User,
     UserGroup,
     normalize_number,
+    scheme_number_digits,
 )
 
 __all__ = [
@@ -60,6 +61,8 @@ _SCHEME_PREFIX = re.compile(r"^([A-Za-z]+)[\s:.#/-]*([0-9].*)$")
 class _Query:
     text: str
     folded: str
+    # Folded as a person's name, particles joined ("de smet" -> "desmet").
+    person: str
     scheme: str | None
     number: str
     mobiles: tuple
@@ -78,6 +81,7 @@ def _parse(query):
     return _Query(
         text=text,
         folded=fold(text),
+        person=fold_person_name(text),
         scheme=scheme,
         number=number,
         mobiles=mobile_candidates(text),
@@ -129,10 +133,10 @@ def directory_quick_search(
         and len(parsed.folded) >= MIN_QUERY_LENGTH
     )
     if is_name:
-        _name_prefix_matches(parsed.folded, limit, add)
+        _name_prefix_matches(parsed.person, limit, add)
         _group_and_department_matches(parsed.folded, limit, add)
         if not enough(NAME_PREFIX):
-            _other_name_matches(parsed.folded, limit, found, add)
+            _other_name_matches(parsed.person, limit, found, add)
     long_number = len(parsed.number) >= MIN_NUMBER_PREFIX_LENGTH
     if long_number and not enough(OTHER):
         _number_matches(parsed, limit, add, lookup="__startswith", rank=OTHER)
@@ -276,7 +280,10 @@ def favorites_of(*, user) -> list[DirectoryEntry]:
             keys.append(("group", group_id))
         else:
             keys.append(("department", department_id))
-    entries = entries_for_keys(keys)
+    # A favorite group or department is listed (and pickable) even when it is
+    # not public, such as a team starred for the sender.
+    private_ok = {f"{kind}:{pk}" for kind, pk in keys}
+    entries = entries_for_keys(keys, private_ok=private_ok)
     return sorted(entries, key=lambda e: (fold(e.name), _KIND_ORDER[e.kind], e.pk))
 
 
@@ -351,15 +358,15 @@ def _detailed_users(*, first_name, last_name, scheme, number, place, department)
     criteria = False
     if fold(first_name):
         users = users.exclude(first_name="").filter(
-            search_name__startswith=fold(first_name)
+            search_name__startswith=fold_person_name(first_name)
         )
         criteria = True
     if fold(last_name):
         users = users.exclude(last_name="").filter(
-            search_name_rev__startswith=fold(last_name)
+            search_name_rev__startswith=fold_person_name(last_name)
         )
         criteria = True
-    digits = normalize_number(number)
+    digits = _detailed_number_digits(scheme, number)
     if digits or scheme:
         numbers = PhysicianNumber.objects.all()
         if scheme:
@@ -385,6 +392,15 @@ def _detailed_users(*, first_name, last_name, scheme, number, place, department)
     if not criteria:
         return None
     return users.order_by("search_name_rev", "pk").values_list("pk", flat=True)
+
+
+def _detailed_number_digits(scheme, number):
+    if scheme:
+        return scheme_number_digits(scheme, number)
+    match = _SCHEME_PREFIX.match(" ".join(number.split()))
+    if match and match.group(1).upper() in SCHEME_ALIASES:
+        return scheme_number_digits(SCHEME_ALIASES[match.group(1).upper()], number)
+    return normalize_number(number)
 
 
 def _detailed_groups_or_departments(*, kind, name, place):

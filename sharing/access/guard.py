@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -27,6 +28,8 @@ from .selectors import buckets_with_share, recipient_q
 
 # The session keeps, per bucket id, that its SMS code was entered in this session.
 SESSION_VERIFIED_KEY = "sharing.otp_verified_buckets"
+# The session keeps, per bucket id, the page that asked for the code.
+SESSION_CODE_NEXT_KEY = "sharing.otp_next_pages"
 
 
 class Refusal(models.TextChoices):
@@ -97,8 +100,15 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True):
     if user.is_authenticated:
         bucket = buckets_with_share().filter(recipient_q(user), pk=bucket_id).first()
     if bucket is None:
-        # A bucket of someone else and an id that does not exist look the same.
-        audit_refusal(request, Refusal.NOT_RECIPIENT, bucket_id=bucket_id)
+        # A bucket of someone else and an id that does not exist look the same to
+        # the visitor (the AccessRefused carries no bucket); the log names the
+        # bucket of someone else, so its sending department sees the attempt.
+        someone_elses = None
+        if user.is_authenticated:
+            someone_elses = buckets_with_share().filter(pk=bucket_id).first()
+        audit_refusal(
+            request, Refusal.NOT_RECIPIENT, bucket=someone_elses, bucket_id=bucket_id
+        )
         raise AccessRefused(Refusal.NOT_RECIPIENT)
     reason = refusal_of(bucket)
     if reason is not None:
@@ -190,10 +200,36 @@ def bucket_view(view=None, *, image=False):
         except CodeRequired:
             if image:
                 return HttpResponseForbidden(_("Enter the code from the SMS first."))
+            # After the code, the recipient comes back to the page they asked for.
+            pages = dict(request.session.get(SESSION_CODE_NEXT_KEY, {}))
+            pages[str(bucket_id)] = request.path
+            request.session[SESSION_CODE_NEXT_KEY] = pages
             return redirect("sharing:bucket_code", bucket_id=bucket_id)
         return view(request, bucket, *args, **kwargs)
 
     return login_required(wrapper if image else never_cache(wrapper))
+
+
+def next_page_of_bucket(request, bucket):
+    """Return the page of this bucket that asked for its code (remembered in the
+    session by `bucket_view`), else the bucket's own page."""
+    target = request.session.get(SESSION_CODE_NEXT_KEY, {}).get(str(bucket.pk), "")
+    if target:
+        try:
+            match = resolve(target)
+        except Resolver404:
+            match = None
+        if (
+            match is not None
+            and match.url_name in BUCKET_PAGES
+            and match.kwargs.get("bucket_id") == bucket.pk
+        ):
+            return target
+    return reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
+
+
+# The recipient's pages the code page may lead back to.
+BUCKET_PAGES = frozenset({"received", "received_study"})
 
 
 def get_study_of_bucket(bucket, study_id):

@@ -99,6 +99,22 @@ def code_pending(device, *, now=None):
     )
 
 
+def code_on_its_way(device, *, now=None):
+    """Return whether a code for the device is valid now or still being sent.
+
+    False means no SMS holds a code that would open the bucket (the last one
+    was used, expired, or cleared by a lock), whatever the cool-down says.
+    """
+    if code_pending(device, now=now):
+        return True
+    return Notification.objects.filter(
+        kind=Notification.Kind.OTP,
+        bucket_id=device.bucket_id,
+        user_id=device.user_id,
+        status__in=(Notification.Status.PENDING, Notification.Status.SENDING),
+    ).exists()
+
+
 def _sends_in_last_hour(*, bucket, user, now):
     return Notification.objects.filter(
         kind=Notification.Kind.OTP,

@@ -27,6 +27,7 @@ from .guard import (
     bucket_view,
     get_bucket_for_request,
     is_open_to,
+    next_page_of_bucket,
     otp_mark_verified,
     patient_shown,
     refusal_response,
@@ -34,6 +35,7 @@ from .guard import (
 from .otp import (
     SendStatus,
     VerifyStatus,
+    code_on_its_way,
     code_pending,
     cooldown_until,
     otp_device_get,
@@ -158,7 +160,7 @@ def bucket_code(request, bucket_id):
         bucket = get_bucket_for_request(request, bucket_id, require_code=False)
     except AccessRefused as refused:
         return refusal_response(request, refused)
-    received_url = reverse("sharing:received", kwargs={"bucket_id": bucket.pk})
+    received_url = next_page_of_bucket(request, bucket)
     if is_open_to(request, bucket):
         return redirect(received_url)
 
@@ -201,9 +203,12 @@ def bucket_code(request, bucket_id):
                     "code",
                     _("This code is no longer valid. Ask for a new code below."),
                 )
-    elif not code_pending(device) and cooldown_until(device) is None and user.mobile:
+    sent_now = False
+    may_send = not code_pending(device) and cooldown_until(device) is None
+    if request.method == "GET" and may_send and user.mobile:
         # Opening the bucket sends the code (rule 18); cool-down and cap still hold.
         result = otp_send(bucket=bucket, user=user, request=request)
+        sent_now = result.sent
         if not result.sent:
             level, text = _sent_message(result)
             messages.add_message(request, level, text)
@@ -213,6 +218,8 @@ def bucket_code(request, bucket_id):
     wait_seconds = (
         max(1, int((wait_until - timezone.now()).total_seconds())) if wait_until else 0
     )
+    # The page says a code was sent only when one was, and still counts.
+    code_sent = bool(user.mobile) and (sent_now or code_on_its_way(device))
     bucket.refresh_from_db(fields=["failed_otp_attempts"])
     return render(
         request,
@@ -224,6 +231,9 @@ def bucket_code(request, bucket_id):
             "mobile_ending": user.mobile_last_digits,
             "has_mobile": bool(user.mobile),
             "wait_seconds": wait_seconds,
+            "wait_until": timezone.localtime(wait_until) if wait_until else None,
+            "code_sent": code_sent,
+            "study_count": bucket.share.studies.count(),
             "attempts_left": bucket.MAX_FAILED_OTP - bucket.failed_otp_attempts,
         },
     )
@@ -246,7 +256,12 @@ def received(request, bucket):
     return render(
         request,
         "sharing/access/received_bucket.html",
-        {"bucket": bucket, "share": bucket.share, "rows": rows},
+        {
+            "bucket": bucket,
+            "share": bucket.share,
+            "rows": rows,
+            "access_label": access_label(bucket.share),
+        },
     )
 
 

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from pacsshare import sms
 
@@ -65,9 +66,16 @@ def bucket_link_url(bucket: Bucket) -> str:
 def share_mail_subject(*, share, language) -> str:
     """Return the subject of a share e-mail in the given language."""
     with translation.override(language):
-        subject = _("%(sender)s shared an exam with you") % {
-            "sender": share.sender.display_name
-        }
+        count = share.studies.count()
+        if count == 1:
+            subject = _("%(sender)s shared an exam with you")
+        else:
+            subject = ngettext(
+                "%(sender)s shared %(count)d exam with you",
+                "%(sender)s shared %(count)d exams with you",
+                count,
+            )
+        subject = subject % {"sender": share.sender.display_name, "count": count}
         if share.urgent:
             subject = _("Urgent: %(subject)s") % {"subject": subject}
     return " ".join(subject.split())

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from recipients.entries import entries_for_keys, parse_key
 from recipients.models import Language
-from recipients.selectors import directory_entry_for_key
+from recipients.selectors import directory_entry_for_key, favorite_keys_of
 from studies.models import Study
 from studies.selectors import studies_visible_to, studies_with_left_out_count
 
@@ -35,11 +35,16 @@ def directory_entry(key):
     return directory_entry_for_key(key=key)
 
 
-def directory_entries(keys):
+def directory_entries(keys, *, sender=None):
     """Resolve many recipient keys in one go (a fixed number of queries): {key:
-    entry}; malformed and unknown keys are left out."""
+    entry}; malformed and unknown keys are left out. The sender's favorite
+    groups and departments resolve even when they are not public."""
     parsed = [parse_key(key) for key in keys if isinstance(key, str) and len(key) <= 64]
-    entries = entries_for_keys([kind_pk for kind_pk in parsed if kind_pk is not None])
+    parsed = [kind_pk for kind_pk in parsed if kind_pk is not None]
+    private_ok = frozenset()
+    if sender is not None and any(kind != "user" for kind, _pk in parsed):
+        private_ok = favorite_keys_of(user=sender)
+    entries = entries_for_keys(parsed, private_ok=private_ok)
     return {entry.key: entry for entry in entries}
 
 
@@ -164,8 +169,9 @@ class RecipientForm(forms.Form):
 class BaseRecipientFormSet(forms.BaseFormSet):
     """The recipients step: between one and the department's maximum recipients."""
 
-    def __init__(self, *args, max_recipients=3, **kwargs):
+    def __init__(self, *args, max_recipients=3, sender=None, **kwargs):
         self.max_recipients = max_recipients
+        self.sender = sender
         self._entries = None
         super().__init__(*args, **kwargs)
 
@@ -183,7 +189,7 @@ class BaseRecipientFormSet(forms.BaseFormSet):
                     str(self.data.get(f"{self.prefix}-{index}-key", "")).strip()
                     for index in range(self.total_form_count())
                 ]
-            self._entries = directory_entries(keys)
+            self._entries = directory_entries(keys, sender=self.sender)
         return self._entries.get(key)
 
     def clean(self):

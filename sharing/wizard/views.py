@@ -215,6 +215,7 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 }
             return {
                 "max_recipients": department.max_recipients if department else 0,
+                "sender": user,
                 "form_kwargs": {"defaults": defaults},
             }
         department = self.source_department()

@@ -35,7 +35,7 @@ from recipients.models import (
     PhysicianNumber,
     User,
     UserGroup,
-    normalize_number,
+    scheme_number_digits,
 )
 from sharing.models import Label
 from studies.dicom_import import import_dicom_paths
@@ -180,7 +180,10 @@ class Command(BaseCommand):
             for scheme, number in spec["numbers"]:
                 upsert(
                     PhysicianNumber,
-                    {"scheme": scheme, "number_digits": normalize_number(number)},
+                    {
+                        "scheme": scheme,
+                        "number_digits": scheme_number_digits(scheme, number),
+                    },
                     {"user": user, "number": number},
                 )
             codes = [code for code, _ in spec["departments"]]
