@@ -254,6 +254,8 @@ def load_hospital(*, users, studies, buckets, seed):
                     now.isoformat(),
                     _department_of_patient(p),
                     p,
+                    SERIES_PER_STUDY,
+                    SERIES_PER_STUDY * INSTANCES_PER_SERIES,
                 )
 
         copy(
@@ -272,6 +274,8 @@ def load_hospital(*, users, studies, buckets, seed):
                 "created_at",
                 "department_id",
                 "patient_id",
+                "series_count",
+                "instance_count",
             ),
             study_rows(),
             studies,

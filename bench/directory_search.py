@@ -501,8 +501,9 @@ def load(n, seed):
         ]
         cursor.executemany(
             "INSERT INTO recipients_department (name, code, city, postcode, "
-            "search_name, time_zone, allow_unlimited, max_recipients, is_public) "
-            "VALUES (%s, %s, %s, %s, %s, 'Europe/Brussels', true, 3, true)",
+            "search_name, time_zone, allow_unlimited, max_recipients, is_public, "
+            "language) VALUES (%s, %s, %s, %s, %s, 'Europe/Brussels', true, 3, true, "
+            "'nl')",
             departments,
         )
         rng = random.Random(seed + 3)

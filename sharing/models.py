@@ -450,6 +450,8 @@ class AuditEvent(models.Model):
         REPORT_EDITED = "report_edited", _("report edited")
         DOWNLOADED = "downloaded", _("downloaded")
         LOGIN_FAILED = "login_failed", _("login failed")
+        DICOMWEB_RETRIEVED = "dicomweb_retrieved", _("retrieved over DICOMweb")
+        SENT_TO_PACS = "sent_to_pacs", _("sent to PACS")
 
     created_at = models.DateTimeField(
         _("time (UTC)"), default=timezone.now, db_index=True
@@ -488,6 +490,45 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class PacsTransfer(models.Model):
+    """One "Send to my PACS": a bucket's studies sent by C-STORE to a destination."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENDING = "sending", _("sending")
+        DONE = "done", _("sent")
+        PARTIAL = "partial", _("partly sent")
+        FAILED = "failed", _("failed")
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="pacs_transfers"
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The destination as it was when the transfer started.
+    ae_title = models.CharField(_("AE title"), max_length=16)
+    host = models.CharField(_("host"), max_length=255)
+    port = models.PositiveIntegerField(_("port"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    total = models.PositiveIntegerField(_("instances"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("PACS transfer")
+        verbose_name_plural = _("PACS transfers")
+
+    def __str__(self):
+        return f"{self.bucket_id} → {self.ae_title}@{self.host}:{self.port}"
 
 
 class SenderPreferences(models.Model):

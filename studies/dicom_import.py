@@ -245,6 +245,9 @@ class _Importer:
                     instance.file.save(path.name, File(handle), save=False)
                 stored_name = instance.file.name
                 instance.save()
+                Study.objects.filter(pk=study.pk).update(
+                    instance_count=models.F("instance_count") + 1
+                )
         except (_Skip, DatabaseError, OSError) as exc:
             # Rows made in the rolled-back transaction must not stay cached.
             self._forget(header)
@@ -332,7 +335,7 @@ class _Importer:
     def _series(self, header: _Header, study: Study) -> Series:
         series = self.series.get(header.series_instance_uid)
         if series is None:
-            series, _ = Series.objects.get_or_create(
+            series, created = Series.objects.get_or_create(
                 series_instance_uid=header.series_instance_uid,
                 defaults={
                     "study": study,
@@ -341,6 +344,10 @@ class _Importer:
                     "description": header.series_description,
                 },
             )
+            if created:
+                Study.objects.filter(pk=study.pk).update(
+                    series_count=models.F("series_count") + 1
+                )
             self.series[header.series_instance_uid] = series
         if series.study_id != study.pk:
             raise _Skip(

@@ -67,6 +67,9 @@ class Study(models.Model):
         _("referring physician"), max_length=200, blank=True
     )
     institution_name = models.CharField(_("institution"), max_length=200, blank=True)
+    # Kept by the import so the overview needs no per-row counting.
+    series_count = models.PositiveIntegerField(_("series"), default=0)
+    instance_count = models.PositiveIntegerField(_("images"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -193,3 +196,106 @@ class ReportRevision(models.Model):
 
     def __str__(self):
         return f"{self.report} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- DICOM on the network (studies/dicomnet/) --------------------------------
+
+
+class DicomCaller(models.Model):
+    """A calling AE title (optionally bound to a host) a department accepts.
+
+    The receiver files what such a caller stores under its department; a caller
+    that no department lists is rejected at association.
+    """
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="dicom_callers"
+    )
+    ae_title = models.CharField(_("calling AE title"), max_length=16)
+    host = models.CharField(
+        _("host"),
+        max_length=255,
+        blank=True,
+        help_text=_("Empty: any host."),
+    )
+
+    class Meta:
+        ordering = ["ae_title", "host"]
+        verbose_name = _("DICOM caller")
+        verbose_name_plural = _("DICOM callers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ae_title", "host"], name="dicom_caller_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.ae_title}@{self.host}" if self.host else self.ae_title
+
+
+class DicomWebSource(models.Model):
+    """The department's PACS as a DICOMweb (QIDO-RS/WADO-RS) source."""
+
+    department = models.OneToOneField(
+        Department, on_delete=models.CASCADE, related_name="dicomweb_source"
+    )
+    base_url = models.URLField(_("DICOMweb base URL"), max_length=500)
+    username = models.CharField(_("user name"), max_length=150, blank=True)
+    # Needed in clear to call the source; never logged, never shown back.
+    password = models.CharField(_("password"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("DICOMweb source")
+        verbose_name_plural = _("DICOMweb sources")
+
+    def __str__(self):
+        return self.base_url
+
+
+class DicomDestination(models.Model):
+    """Where a recipient department's members send a share ("Send to my PACS")."""
+
+    department = models.OneToOneField(
+        Department, on_delete=models.CASCADE, related_name="dicom_destination"
+    )
+    ae_title = models.CharField(_("AE title"), max_length=16)
+    host = models.CharField(_("host"), max_length=255)
+    port = models.PositiveIntegerField(_("port"))
+
+    class Meta:
+        verbose_name = _("DICOM destination")
+        verbose_name_plural = _("DICOM destinations")
+
+    def __str__(self):
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+class IncomingAssociation(models.Model):
+    """One association the receiver accepted or rejected, with what it stored."""
+
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incoming_associations",
+    )
+    calling_ae_title = models.CharField(_("calling AE title"), max_length=16)
+    called_ae_title = models.CharField(_("called AE title"), max_length=16)
+    host = models.CharField(_("host"), max_length=255)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    accepted = models.BooleanField(_("accepted"), default=True)
+    stored = models.PositiveIntegerField(_("stored"), default=0)
+    already_present = models.PositiveIntegerField(_("already present"), default=0)
+    refused = models.PositiveIntegerField(_("refused"), default=0)
+    # One short line per refused file: {"sop_instance_uid": ..., "reason": ...}.
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("incoming association")
+        verbose_name_plural = _("incoming associations")
+
+    def __str__(self):
+        return f"{self.calling_ae_title} {self.started_at:%Y-%m-%d %H:%M}"

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from .deidentify import left_out_q
-from .models import Instance, Report, Series, Study
+from .models import Instance, Report, Study
 
 # The modalities a radiology department produces; the overview filter offers these.
 MODALITIES = ["CR", "CT", "DX", "MG", "MR", "NM", "OT", "PT", "RF", "US", "XA"]
@@ -40,25 +40,12 @@ def get_study_for_member(*, user, study_id):
         raise Http404("No such study") from None
 
 
-def _count_of(queryset, *, field):
-    """Return a subquery counting the rows of queryset per outer study."""
-    counted = queryset.order_by().values(field).annotate(n=Count("*")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
 def with_overview_columns(queryset):
     """Annotate what an overview row shows, so a page costs a fixed number of queries.
 
-    Counts are correlated subqueries rather than joins: joining series and
-    instances would multiply rows before grouping.
+    The series and image counts are kept on the study by the import.
     """
     return queryset.select_related("patient", "department").annotate(
-        series_count=_count_of(
-            Series.objects.filter(study=OuterRef("pk")), field="study"
-        ),
-        instance_count=_count_of(
-            Instance.objects.filter(series__study=OuterRef("pk")), field="series__study"
-        ),
         # A LIMIT 1 scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a
         # hashed scan of every report before the page's LIMIT applies.
         has_report=Coalesce(

@@ -34,13 +34,17 @@ def _missing_service(marker_name):
         if not _reachable(url, 6379):
             return f"Redis at {url} is unreachable"
         return None
+    if marker_name == "dicom_peers":
+        from tests.dicom_peers import missing_dicom_peers
+
+        return missing_dicom_peers()
     return None
 
 
 @pytest.fixture(autouse=True)
 def _require_services(request):
     """Skip a test whose service is absent, or fail it when services are required."""
-    for name in ("postgres", "redis"):
+    for name in ("postgres", "redis", "dicom_peers"):
         if request.node.get_closest_marker(name) is None:
             continue
         reason = _missing_service(name)

@@ -223,7 +223,16 @@ def instance_create(*, series, data, number=1):
     )
     instance.file.save(f"{sop_uid}.dcm", ContentFile(data), save=False)
     instance.save()
+    study_recount(series.study)
     return instance
+
+
+def study_recount(study):
+    """Set the study's kept series and image counts, as the import keeps them."""
+    type(study).objects.filter(pk=study.pk).update(
+        series_count=study.series.count(),
+        instance_count=Instance.objects.filter(series__study=study).count(),
+    )
 
 
 def study_file_bytes(name, *, study, series, **changes):

@@ -239,8 +239,9 @@ def test_it_imports_a_folder_with_a_few_queries_per_file(folder):
     assert len(summary.imported) == 20
     # Re-reading ten known files costs the same few lookups as any chunk.
     assert len(small.captured_queries) <= 5
-    # New files: a savepoint, the insert and its release; nothing per file else.
-    assert len(large.captured_queries) <= 5 + 3 * 20
+    # New files: a savepoint, the insert, the study's kept image count and the
+    # release; nothing per file else.
+    assert len(large.captured_queries) <= 5 + 4 * 20
 
 
 def test_it_shows_progress_and_a_summary(folder):
@@ -277,3 +278,20 @@ def test_it_refuses_an_unknown_department(folder):
         call_command("import_dicom", str(folder), department="nope")
 
     assert not Study.objects.exists()
+
+
+def test_it_keeps_the_studys_series_and_image_counts(folder):
+    department = DepartmentFactory(code="rad-a")
+    study_uid, first, second = generate_uid(), generate_uid(), generate_uid()
+    for n in range(5):
+        write_dicom(
+            folder / f"{n}.dcm",
+            StudyInstanceUID=study_uid,
+            SeriesInstanceUID=first if n < 3 else second,
+        )
+
+    import_dicom_paths(paths=[folder], department=department)
+    import_dicom_paths(paths=[folder], department=department)
+
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert (study.series_count, study.instance_count) == (2, 5)

@@ -12,6 +12,7 @@ from tests.factories import (
     SeriesFactory,
     StudyFactory,
     UserFactory,
+    study_recount,
 )
 
 pytestmark = pytest.mark.django_db
@@ -196,6 +197,7 @@ def test_it_shows_series_and_image_counts_and_the_report(client, member, departm
                 sop_instance_uid=f"1.2.3.{number}.{i}",
                 file=f"dicom/{number}-{i}.dcm",
             )
+    study_recount(study)
     Report.objects.create(study=study, text="No abnormality.")
     bare = _study(department, day=2)
 
