@@ -139,6 +139,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# OHIF's prebuilt viewer (`make ohif`), served at /ohif/ (studies/ohif.py).
+OHIF_DIST = env.path("OHIF_DIST", default=str(VAR_DIR / "ohif"))
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # collectstatic fills STATIC_ROOT; before it has run (a fresh clone, the tests)
 # whitenoise would warn on every request that the folder is missing.

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from . import viewer_views, views
+from . import ohif, viewer_views, views
 
 app_name = "studies"
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
+    # OHIF's bundles and assets (studies/ohif.py); its page is a bucket's.
+    path("ohif/<path:path>", ohif.ohif_asset, name="ohif_asset"),
     # The study page and its viewer (studies/viewer_views.py): series, frames,
     # download, report edit.
     path("studies/<int:study_id>/", viewer_views.study_detail, name="study"),

@@ -28,6 +28,7 @@ from .guard import (
     may_reshare,
     patient_shown,
 )
+from .ohif import open_in_ohif_url
 from .selectors import access_label, report_rank
 from .services import bucket_mark_opened
 
@@ -90,6 +91,7 @@ def received_study_context(*, bucket, study):
             else None
         ),
         "study_count": share.studies.count(),
+        "ohif_url": open_in_ohif_url(bucket, study),
     }
 
 
