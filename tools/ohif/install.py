@@ -5,7 +5,7 @@ Run by `make ohif`. The package is fetched from the npm registry with `npm pack`
 not published at its version, so `npm install` cannot resolve it), checked
 against the pinned integrity below, and unpacked. The bundles are built for the
 site root; PACSshare serves them under /ohif/, so webpack's public path is
-rewritten from "/" to "/ohif/" (index.html is rewritten per request by
+rewritten from "/" to "/ohif/", and so are the stylesheets' font URLs (index.html is rewritten per request by
 sharing/access/ohif.py). A second run with the same version does nothing.
 """
 
@@ -28,6 +28,10 @@ INTEGRITY = (
 )
 PUBLIC_PATH_BUILT = b'__webpack_require__.p = "/"'
 PUBLIC_PATH_SERVED = b'__webpack_require__.p = "/ohif/"'
+# The stylesheets name their fonts from the root too.
+CSS_URL_BUILT, CSS_URL_SERVED = b"url(/", b"url(/ohif/"
+# What the stamp says: the version and how it was laid out here.
+STAMP = f"{VERSION} served-at-/ohif/-2"
 
 
 def _integrity(path):
@@ -37,7 +41,7 @@ def _integrity(path):
 
 def install(target):
     stamp = target / ".installed"
-    if stamp.exists() and stamp.read_text().strip() == VERSION:
+    if stamp.exists() and stamp.read_text().strip() == STAMP:
         print(f"OHIF {VERSION} already in {target}")
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,13 +70,16 @@ def install(target):
             if PUBLIC_PATH_BUILT in data:
                 bundle.write_bytes(data.replace(PUBLIC_PATH_BUILT, PUBLIC_PATH_SERVED))
                 rewritten += 1
+        for sheet in dist.glob("*.css"):
+            data = sheet.read_bytes()
+            sheet.write_bytes(data.replace(CSS_URL_BUILT, CSS_URL_SERVED))
         if not rewritten:
             sys.exit("no bundle sets webpack's public path: has the build changed?")
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(dist), str(target))
-    stamp.write_text(VERSION + "\n")
+    stamp.write_text(STAMP + "\n")
     print(f"OHIF {VERSION} installed in {target} ({rewritten} bundles rewritten)")
 
 
