@@ -7,7 +7,8 @@ hospital-scale database once (bench/data.py: 1,000,000 directory users, 100,000
 studies, 10,000 buckets, with COPY; reused on later runs), then runs, each in
 its own process: the directory search (on the same 1,000,000 users), frame
 rendering, notifications through a real worker and SMTP server, the pages
-under load (gunicorn + wrk) and share creation. Each figure is printed with the
+under load (gunicorn + wrk), a whole-study WADO-RS retrieve against Orthanc and
+share creation. Each figure is printed with the
 baseline measured in the same run, the ratio, and whether its goal is met.
 Every benchmark's own output goes to stderr as it runs.
 
@@ -222,6 +223,26 @@ def notification_rows(out):
     ]
 
 
+def dicomweb_rows(out):
+    """Rows from bench/dicomweb_retrieve.py: PACSshare's and Orthanc's rates."""
+    ours = number(r"^pacsshare: whole-study retrieve .* = ([\d.]+) instances/s", out)
+    theirs = number(r"^orthanc: whole-study retrieve .* = ([\d.]+) instances/s", out)
+    if ours is None or theirs is None:
+        return [row("dicomweb", "WADO-RS study (output not understood)", None, "")]
+    return [
+        row(
+            "dicomweb",
+            "WADO-RS whole-study retrieve",
+            ours,
+            "instances/s",
+            "Orthanc DICOMweb",
+            theirs,
+            ">= 0.5",
+            ours / theirs >= 0.5,
+        )
+    ]
+
+
 def json_rows(path):
     import json
 
@@ -343,6 +364,12 @@ def main():
             ],
             "pages.json",
             None,
+        ),
+        (
+            "dicomweb retrieve",
+            ["bench/dicomweb_retrieve.py", "--repeat", "3" if args.quick else "5"],
+            None,
+            dicomweb_rows,
         ),
         (
             "share create",
