@@ -69,10 +69,10 @@ def _viewport_variance(page, path):
     return ImageStat.Stat(image).stddev[0], image.size
 
 
-def test_it_opens_the_shared_ct_in_ohif(live_server, page, tmp_path):
-    bucket = ct_bucket()
+def _open_in_ohif(live_server, page, bucket, tmp_path):
+    """Open the bucket's study in OHIF from its page; return the viewport's
+    deviation once drawn (a blank viewport stays near 0)."""
     study = bucket.share.studies.get()
-    problems = _watch(page)
 
     log_in(page, live_server.url, bucket.recipient_user.username)
     page.goto(
@@ -95,11 +95,39 @@ def test_it_opens_the_shared_ct_in_ohif(live_server, page, tmp_path):
         if deviation > 10:
             break
     page.screenshot(path=str(tmp_path / "ohif-page.png"))
+    return deviation, size
+
+
+def test_it_opens_the_shared_ct_in_ohif(live_server, page, tmp_path):
+    bucket = ct_bucket()
+    problems = _watch(page)
+
+    deviation, size = _open_in_ohif(live_server, page, bucket, tmp_path)
     print("screenshots:", tmp_path, "console:", problems)
 
     assert deviation > 10, f"the viewport looks blank ({deviation:.1f}, {size})"
     csp = [p for p in problems if "Content Security Policy" in p]
     assert csp == []
+
+
+def test_an_anonymized_ct_shows_no_original_name_in_ohif(live_server, page, tmp_path):
+    bucket = ct_bucket(anonymize=True)
+    patient_id = bucket.share.studies.get().patient.patient_id
+    problems = _watch(page)
+
+    deviation, _size = _open_in_ohif(live_server, page, bucket, tmp_path)
+    skip_tour = page.locator("text=Skip all")  # OHIF's first-visit tour
+    if skip_tour.count():
+        skip_tour.first.click()
+    page.click("text=Patient")  # OHIF's patient information panel
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(tmp_path / "ohif-patient.png"))
+    text = page.inner_text("body")
+    print("screenshots:", tmp_path, "console:", problems)
+
+    assert deviation > 10
+    assert "Peeters" not in text and patient_id not in text
+    assert "Anonymous" in text
 
 
 def test_ohif_is_refused_to_someone_who_cannot_open_the_bucket(live_server, page):

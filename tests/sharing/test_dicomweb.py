@@ -17,7 +17,7 @@ from PIL import Image
 from sharing.access.guard import SESSION_VERIFIED_KEY
 from sharing.models import AuditEvent
 from studies.models import Instance
-from tests.factories import UserFactory, viewer_bucket
+from tests.factories import UserFactory, add_images, viewer_bucket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -315,3 +315,34 @@ def test_the_code_entered_in_this_session_opens_the_root(live_server):
     assert [uid(s, STUDY_UID) for s in studies] == [
         bucket.share.studies.get().study_instance_uid
     ]
+
+
+def test_a_compressed_frame_comes_as_stored_or_decoded_as_asked(live_server):
+    bucket = viewer_bucket()
+    study = bucket.share.studies.get()
+    mr = study.series.get(modality="MR")
+    add_images(mr, "MR_small_RLE.dcm")
+    instance = mr.instances.order_by("-pk").first()
+    ds = pydicom.dcmread(instance.file.open("rb"))
+    http = http_session(bucket.recipient_user)
+    url = (
+        f"{live_server.url}{root_of(bucket)}/studies/{study.study_instance_uid}"
+        f"/series/{mr.series_instance_uid}/instances/{instance.sop_instance_uid}"
+        "/frames/1"
+    )
+
+    stored = http.get(
+        url,
+        headers={
+            "Accept": "multipart/related; type=application/octet-stream; "
+            "transfer-syntax=*"
+        },
+    )
+    decoded = http.get(
+        url, headers={"Accept": 'multipart/related; type="application/octet-stream"'}
+    )
+
+    fragment = pydicom.encaps.get_frame(ds.PixelData, 0, number_of_frames=1)
+    assert multipart_bodies(stored) == [fragment]
+    assert f"transfer-syntax={ds.file_meta.TransferSyntaxUID}" in stored.text[:300]
+    assert multipart_bodies(decoded) == [ds.pixel_array.astype("<i2").tobytes()]
