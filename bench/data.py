@@ -303,7 +303,7 @@ def load_hospital(*, users, studies, buckets, seed):
             "studies_instance",
             ("id", "sop_instance_uid", "sop_class_uid", "instance_number")
             + ("number_of_frames", "rows", "columns", "has_pixels", "file")
-            + ("series_id",),
+            + ("series_id", "burned_in_annotation"),
             (
                 (
                     i,
@@ -316,6 +316,7 @@ def load_hospital(*, users, studies, buckets, seed):
                     "t",
                     FRAME_FILE,
                     1 + (i - 1) // INSTANCES_PER_SERIES,
+                    "NO",
                 )
                 for i in range(1, n_instances + 1)
             ),
@@ -356,6 +357,7 @@ def load_hospital(*, users, studies, buckets, seed):
                     now.isoformat(),
                     1 + (s * 104729) % users,
                     _department_of_patient(1 + study % patients),
+                    f"bench{s}",
                 )
 
         copy(
@@ -364,7 +366,7 @@ def load_hospital(*, users, studies, buckets, seed):
             ("id", "access", "reason", "language", "valid_until")
             + ("patient_agreed_at", "label_scope", "urgent", "anonymize")
             + ("allow_further_sharing", "message", "created_at", "sender_id")
-            + ("source_department_id",),
+            + ("source_department_id", "wizard_run"),
             share_rows(),
             n_shares,
         )
