@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .access import pacs_views
 from .access import viewer as viewer_views
 from .access import views as access_views
 from .status import views as status_views
@@ -86,6 +87,18 @@ urlpatterns = [
         "received/<int:bucket_id>/studies/<int:study_id>/download.zip",
         viewer_views.received_download,
         name="received_download",
+    ),
+    # Send to my PACS (sharing/access/pacs_views.py).
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/send-to-pacs/",
+        pacs_views.pacs_send,
+        name="pacs_send",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/send-to-pacs/"
+        "<int:transfer_id>/",
+        pacs_views.pacs_progress,
+        name="pacs_progress",
     ),
     path("shared-with-me/", access_views.shared_with_me, name="shared_with_me"),
 ]
