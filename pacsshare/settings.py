@@ -325,6 +325,8 @@ LOGGING = {
         "django.request": {"filters": ["redact_link_tokens"]},
         # Its debug lines carry query strings (patient names, IDs).
         "dicomweb_client": {"level": "WARNING"},
+        # dicomweb-client's retry helper logs the failed URL, query string and all.
+        "retrying": {"level": "ERROR"},
     },
 }
 

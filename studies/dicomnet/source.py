@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 from dicomweb_client.api import DICOMwebClient
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -78,6 +79,8 @@ def source_host(source: DicomWebSource) -> str:
 def source_client(source: DicomWebSource) -> DICOMwebClient:
     """Return a dicomweb-client for the source, its credentials in basic auth."""
     session = requests.Session()
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, _WildcardAdapter())
     if source.username or source.password:
         session.auth = requests.auth.HTTPBasicAuth(source.username, source.password)
     client = DICOMwebClient(
@@ -145,9 +148,41 @@ def _date_range(date_from, date_to) -> str:
 
 
 def _name_pattern(name: str) -> str:
-    # A clinician types the start of a name; QIDO matches it with a wildcard.
-    name = name.strip()
-    return name if "*" in name or "?" in name else f"{name}*"
+    """Return the QIDO-RS pattern of a typed name: its start, any case.
+
+    "peeters jan" → ``peeters*jan*``: the separators (space, comma, the PN
+    caret) become ``*``, and any character but an ASCII letter, digit, ``-``,
+    ``.`` or ``_`` becomes ``?`` (one character). Percent-escaped values are
+    not unescaped by some PACS (Orthanc 1.10's DICOMweb), so the pattern is
+    kept to characters that travel as they are.
+    """
+    parts = []
+    for char in name.strip():
+        if char.isspace() or char in ",^*":
+            if not parts or parts[-1] != "*":
+                parts.append("*")
+        elif char.isascii() and (char.isalnum() or char in "-._"):
+            parts.append(char)
+        else:
+            parts.append("?")
+    if not parts or parts[-1] != "*":
+        parts.append("*")
+    return "".join(parts)
+
+
+class _WildcardAdapter(requests.adapters.HTTPAdapter):
+    """Send QIDO-RS wildcards (``*``, ``?``) unescaped in the query string.
+
+    Both are legal there (RFC 3986), and a PACS that does not unescape its
+    query (Orthanc 1.10's DICOMweb) matches them only so.
+    """
+
+    def send(self, request, **kwargs):
+        base, sep, query = request.url.partition("?")
+        if sep:
+            query = query.replace("%2A", "*").replace("%3F", "?")
+            request.url = f"{base}?{query}"
+        return super().send(request, **kwargs)
 
 
 def search_filters(

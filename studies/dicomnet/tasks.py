@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .bring_in import dicomweb_import_run
+from .retrieve import dicomweb_import_run
 
 # Publishing waits this little for a broker that refuses: the caller is a request.
 PUBLISH_RETRY_POLICY = {
