@@ -19,6 +19,15 @@ from ..models import DicomDestination, DicomWebSource
 
 
 class DicomWebSourceForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("DICOMweb base URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_(
+            "The DICOMweb root of the PACS, for example "
+            "https://pacs.example.org/dicom-web (QIDO-RS and WADO-RS below it)."
+        ),
+    )
     password = forms.CharField(
         label=_("password"),
         required=False,
@@ -34,12 +43,6 @@ class DicomWebSourceForm(forms.ModelForm):
     class Meta:
         model = DicomWebSource
         fields = ["department", "base_url", "username", "password"]
-        help_texts = {
-            "base_url": _(
-                "The DICOMweb root of the PACS, for example "
-                "https://pacs.example.org/dicom-web (QIDO-RS and WADO-RS below it)."
-            )
-        }
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].strip()
