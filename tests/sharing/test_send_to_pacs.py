@@ -107,7 +107,7 @@ def test_it_sends_the_bucket_to_the_pacs(
     images = {uid for uid, sop in held.items() if sop != BASIC_TEXT_SR}
     assert images == _bucket_uids(bucket)
     assert list(held.values()).count(BASIC_TEXT_SR) == 1
-    assert "Sent: 4 images are in ORTHANC." in response.content.decode()
+    assert "Sent: all 4 items are in ORTHANC." in response.content.decode()
     event = AuditEvent.objects.get(action=AuditEvent.Action.SENT_TO_PACS)
     assert event.actor == recipient
     assert event.bucket_id == bucket.pk
@@ -238,7 +238,7 @@ def test_the_progress_fragment_polls_until_the_end(client, recipient):
         },
     )
     fragment = client.get(url).content.decode()
-    assert "Sending to PACS: 45 of 120 images sent" in fragment
+    assert "Sending to PACS: 45 of 120 items sent" in fragment
     assert 'hx-trigger="every 2s"' in fragment
     # While it runs, a second click sends nothing more.
     page, send = _urls(bucket)
@@ -264,7 +264,7 @@ def test_a_real_worker_sends_the_bucket(client, recipient, pacs, celery_worker):
     assert transfer.status == PacsTransfer.Status.DONE, transfer.error
     assert transfer.sent == 4
     assert len(pacs.get("/instances")) == 4
-    assert "Sent: 4 images are in ORTHANC." in client.get(page).content.decode()
+    assert "Sent: all 4 items are in ORTHANC." in client.get(page).content.decode()
 
 
 @pytest.mark.django_db
