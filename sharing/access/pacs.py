@@ -12,6 +12,7 @@ a broker that refuses fails the transfer with a reason, never the page.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from django.db import transaction
@@ -26,6 +27,7 @@ from .tasks import send_to_pacs
 logger = logging.getLogger(__name__)
 
 RUNNING = (PacsTransfer.Status.PENDING, PacsTransfer.Status.SENDING)
+STALE_AFTER = datetime.timedelta(hours=2)
 # Publishing waits this little for a broker that refuses: the caller is a request.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -76,7 +78,11 @@ def pacs_transfer_start(*, bucket: Bucket, user, destination) -> PacsTransfer:
     returned instead of starting a second one (a double click sends once).
     """
     running = PacsTransfer.objects.filter(
-        bucket=bucket, user=user, status__in=RUNNING
+        bucket=bucket,
+        user=user,
+        status__in=RUNNING,
+        # A transfer its worker left behind (it died) does not block a new try.
+        created_at__gte=timezone.now() - STALE_AFTER,
     ).first()
     if running is not None:
         return running

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from recipients.admin_scoping import AdministeredDepartmentFilter, DepartmentScopedAdmin
 from recipients.roles import departments_administered_by, is_service_desk
 
-from ..models import DicomDestination, DicomWebSource
+from ..models import DicomDestination, DicomWebImport, DicomWebSource
 
 
 class DicomWebSourceForm(forms.ModelForm):
@@ -122,3 +122,47 @@ class DicomDestinationAdmin(_DepartmentAdminEdits):
     list_filter = [AdministeredDepartmentFilter]
     list_select_related = ["department"]
     fields = ["department", "ae_title", "host", "port"]
+
+
+@admin.register(DicomWebImport)
+class DicomWebImportAdmin(DepartmentScopedAdmin):
+    """Bring-ins from the source: read-only, for following up failures."""
+
+    list_display = [
+        "created_at",
+        "department",
+        "patient_name",
+        "description",
+        "status",
+        "total",
+        "imported",
+        "already_present",
+        "failed",
+    ]
+    list_filter = [AdministeredDepartmentFilter, "status"]
+    list_select_related = ["department"]
+    fields = [
+        "department",
+        "user",
+        "study_instance_uid",
+        "patient_name",
+        "description",
+        "study_date",
+        "study",
+        "status",
+        "total",
+        "imported",
+        "already_present",
+        "failed",
+        "error",
+        "reasons",
+        "created_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

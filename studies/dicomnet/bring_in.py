@@ -6,6 +6,7 @@ commit; the task (tasks.py) runs ``retrieve.dicomweb_import_run``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from django.db import transaction
@@ -16,6 +17,8 @@ from ..models import DicomWebImport, DicomWebSource
 from .tasks import PUBLISH_RETRY_POLICY, dicomweb_import
 
 logger = logging.getLogger(__name__)
+
+STALE_AFTER = datetime.timedelta(hours=2)
 
 
 def dicomweb_import_start(
@@ -30,6 +33,8 @@ def dicomweb_import_start(
         department=source.department,
         study_instance_uid=study_instance_uid,
         status__in=[DicomWebImport.Status.PENDING, DicomWebImport.Status.RUNNING],
+        # A row its worker left behind (it died) does not block a new try.
+        created_at__gte=timezone.now() - STALE_AFTER,
     ).first()
     if running is not None:
         return running
