@@ -157,6 +157,16 @@ DICOM_MAX_PIXEL_BYTES = env.int("DICOM_MAX_PIXEL_BYTES", default=4 * 1024**3)
 DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 1024**2)
 # Studies per page of the overview (the benchmark serves 50).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
+
+# The department's DICOMweb source (studies/dicomnet/source.py): seconds to
+# connect and to wait for an answer, and how many studies a search shows.
+DICOMWEB_CONNECT_TIMEOUT = env.float("DICOMWEB_CONNECT_TIMEOUT", default=5.0)
+DICOMWEB_TIMEOUT = env.float("DICOMWEB_TIMEOUT", default=30.0)
+DICOMWEB_SEARCH_LIMIT = env.int("DICOMWEB_SEARCH_LIMIT", default=50)
+# "Send to my PACS" (studies/dicomnet/store_scu.py): seconds to connect, and
+# to wait for the PACS to answer an association or a C-STORE.
+DICOM_STORE_CONNECT_TIMEOUT = env.float("DICOM_STORE_CONNECT_TIMEOUT", default=10.0)
+DICOM_STORE_TIMEOUT = env.float("DICOM_STORE_TIMEOUT", default=60.0)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -315,6 +325,10 @@ LOGGING = {
         # The request line carries the URL; bucket links are /b/<token>/ once.
         "django.server": {"level": "WARNING", "filters": ["redact_link_tokens"]},
         "django.request": {"filters": ["redact_link_tokens"]},
+        # Its debug lines carry query strings (patient names, IDs).
+        "dicomweb_client": {"level": "WARNING"},
+        # dicomweb-client's retry helper logs the failed URL, query string and all.
+        "retrying": {"level": "ERROR"},
     },
 }
 

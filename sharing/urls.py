@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from .access import dicomweb
 from .access import ohif as ohif_views
+from .access import pacs_views
 from .access import viewer as viewer_views
 from .access import views as access_views
 from .status import views as status_views
@@ -152,6 +153,18 @@ urlpatterns = dicomweb_patterns + [
         "received/<int:bucket_id>/studies/<int:study_id>/download.zip",
         viewer_views.received_download,
         name="received_download",
+    ),
+    # Send to my PACS (sharing/access/pacs_views.py).
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/send-to-pacs/",
+        pacs_views.pacs_send,
+        name="pacs_send",
+    ),
+    path(
+        "received/<int:bucket_id>/studies/<int:study_id>/send-to-pacs/"
+        "<int:transfer_id>/",
+        pacs_views.pacs_progress,
+        name="pacs_progress",
     ),
     path("shared-with-me/", access_views.shared_with_me, name="shared_with_me"),
 ]
