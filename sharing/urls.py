@@ -1,8 +1,7 @@
 from django.urls import path, register_converter
 
-from .access import dicomweb
+from .access import dicomweb, pacs_views
 from .access import ohif as ohif_views
-from .access import pacs_views
 from .access import viewer as viewer_views
 from .access import views as access_views
 from .status import views as status_views
