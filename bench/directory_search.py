@@ -478,15 +478,27 @@ def load(n, seed):
             "RESTART IDENTITY CASCADE"
         )
         # Drop the secondary indexes of the loaded tables; rebuilding after COPY
-        # is much faster than maintaining them row by row.
+        # is much faster than maintaining them row by row. Their definitions are
+        # kept in a table first, so a load interrupted before the rebuild leaves
+        # them to the next load (which finds none left to drop).
         cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_directory_dropped_indexes "
+            "(indexname text PRIMARY KEY, indexdef text NOT NULL)"
+        )
+        cursor.execute(
+            "INSERT INTO bench_directory_dropped_indexes "
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
             "('recipients_user', 'recipients_physiciannumber', 'recipients_membership')"
             " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            " ON CONFLICT (indexname) DO NOTHING"
+        )
+        cursor.execute(
+            "SELECT indexname, indexdef FROM bench_directory_dropped_indexes "
+            "ORDER BY indexname"
         )
         indexes = cursor.fetchall()
         for name, _definition in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
         departments = [
             (
                 f"Radiology {fold(city).title()} {i}",
@@ -543,6 +555,7 @@ def load(n, seed):
         for name, definition in indexes:
             cursor.execute(definition)
             print(f"  index {name}", file=sys.stderr, flush=True)
+        cursor.execute("DROP TABLE bench_directory_dropped_indexes")
         cursor.execute("ANALYZE recipients_user")
         cursor.execute("ANALYZE recipients_physiciannumber")
         cursor.execute("ANALYZE recipients_membership")

@@ -9,11 +9,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Prefetch, Q
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Prefetch, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .models import Department, Language, PhysicianNumber, User, UserGroup
+from .models import (
+    Department,
+    Language,
+    PhysicianNumber,
+    User,
+    UserGroup,
+    strip_scheme_prefix,
+)
 
 KINDS = ("user", "group", "department")
 _KEY = re.compile(r"^(user|group|department):([1-9][0-9]{0,18})$")
@@ -90,38 +98,79 @@ def _join(parts):
     return " · ".join(p for p in parts if p)
 
 
-def _user_entries(pks):
-    users = (
-        User.objects.filter(pk__in=list(pks), is_active=True)
-        .only(
-            "pk",
-            "username",
-            "title",
-            "first_name",
-            "last_name",
-            "speciality",
-            "city",
-            "language",
-            "mobile",
-            "email",
+_USER_FIELDS = (
+    "pk",
+    "username",
+    "title",
+    "first_name",
+    "last_name",
+    "speciality",
+    "city",
+    "language",
+    "mobile",
+    "email",
+)
+
+
+def _user_rows(pks):
+    """Return (user, [(scheme, number)], [public department names]) per active user.
+
+    On PostgreSQL one query: the numbers and departments come as arrays of
+    correlated subqueries. Elsewhere (SQLite in tests) three, by prefetching.
+    """
+    users = User.objects.filter(pk__in=list(pks), is_active=True).only(*_USER_FIELDS)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        numbers = PhysicianNumber.objects.filter(user=OuterRef("pk")).order_by(
+            "scheme", "number"
         )
-        .prefetch_related(
-            Prefetch(
-                "physician_numbers",
-                queryset=PhysicianNumber.objects.order_by("scheme", "number"),
-            ),
-            Prefetch(
-                "departments",
-                queryset=Department.objects.filter(is_public=True).only("pk", "name"),
-            ),
+        departments = Department.objects.filter(
+            is_public=True, memberships__user=OuterRef("pk")
+        ).order_by("name", "pk")
+        users = users.annotate(
+            number_schemes=ArraySubquery(numbers.values("scheme")),
+            number_values=ArraySubquery(numbers.values("number")),
+            department_names=ArraySubquery(departments.values("name")),
         )
+        return [
+            (
+                user,
+                list(zip(user.number_schemes, user.number_values, strict=True)),
+                user.department_names,
+            )
+            for user in users
+        ]
+    users = users.prefetch_related(
+        Prefetch(
+            "physician_numbers",
+            queryset=PhysicianNumber.objects.order_by("scheme", "number"),
+        ),
+        Prefetch(
+            "departments",
+            queryset=Department.objects.filter(is_public=True)
+            .order_by("name", "pk")
+            .only("pk", "name"),
+        ),
     )
+    return [
+        (
+            user,
+            [(n.scheme, n.number) for n in user.physician_numbers.all()],
+            [d.name for d in user.departments.all()],
+        )
+        for user in users
+    ]
+
+
+def _user_entries(pks):
     languages = dict(Language.choices)
     entries = {}
-    for user in users:
-        places = ", ".join(d.name for d in user.departments.all()) or user.city
+    for user, numbers, departments in _user_rows(pks):
+        places = ", ".join(departments) or user.city
         numbers = ", ".join(
-            f"{n.scheme} {n.display_number}" for n in user.physician_numbers.all()
+            f"{scheme} {strip_scheme_prefix(scheme, number)}"
+            for scheme, number in numbers
         )
         details = _join(
             [user.speciality, places, numbers, languages.get(user.language, "")]

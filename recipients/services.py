@@ -57,8 +57,24 @@ def favorites_add_many(*, owner, keys: Iterable[str]) -> int:
         item = parse_key(key)
         if item is not None and item not in parsed:
             parsed.append(item)
-    added = 0
-    for entry in entries_for_keys(parsed):
-        if _favorite_create(owner=owner, kind=entry.kind, pk=entry.pk):
-            added += 1
-    return added
+    entries = entries_for_keys(parsed)
+    if not entries:
+        return 0
+    # A fixed number of queries however many are starred: what is already a
+    # favorite, then one INSERT of the rest (a concurrent add is skipped).
+    held = set()
+    for kind in {entry.kind for entry in entries}:
+        pks = [entry.pk for entry in entries if entry.kind == kind]
+        held |= {
+            (kind, pk)
+            for pk in Favorite.objects.filter(
+                owner=owner, **{f"{kind}_id__in": pks}
+            ).values_list(f"{kind}_id", flat=True)
+        }
+    new = [
+        Favorite(owner=owner, **_target(entry.kind, entry.pk))
+        for entry in entries
+        if (entry.kind, entry.pk) not in held
+    ]
+    Favorite.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)

@@ -224,8 +224,12 @@ def _skip_undefined(data, pos, implicit):
             )
 
 
-def _fast_header(data):
-    """Return (values by tag, pixel data offset, length) of a plain file."""
+def _fast_header(data, size=None):
+    """Return (values by tag, pixel data offset, length) of a plain file.
+
+    ``data`` may be only the first bytes of a file of ``size`` bytes: the
+    header must then end within them (else struct.error or _NotFast).
+    """
     if len(data) < 144 or data[128:132] != b"DICM":
         raise _NotFast("no preamble")
     pos, syntax = 132, None
@@ -242,17 +246,20 @@ def _fast_header(data):
     implicit = syntax == IMPLICIT_LITTLE_ENDIAN
     found = {}
     end = len(data)
+    size = end if size is None else size
     while pos + 8 <= end:
         tag, length, value = _element_header(data, pos, implicit)
         if tag in _FAST_REFUSED:
             raise _NotFast("needs pydicom")
         if tag == PIXEL_DATA:
-            if length == _UNDEFINED or value + length > end:
+            if length == _UNDEFINED or value + length > size:
                 raise _NotFast("encapsulated or short pixel data")
             return found, value, length
         if length == _UNDEFINED:
             pos = _skip_undefined(data, value, implicit)
             continue
+        if value + length > end:
+            raise _NotFast("the header goes on beyond the bytes read")
         kind = _FAST_WANTED.get(tag)
         if kind is not None:
             found[tag] = _value(bytes(data[value : value + length]), kind)
@@ -260,10 +267,37 @@ def _fast_header(data):
     raise _NotFast("no pixel data")
 
 
-def plain_file(data):
-    """Return the PlainFile of a plain CT/MR file's bytes, or None for any other."""
+@dataclass(frozen=True)
+class PlainHeader:
+    """Where a plain file's frames are and what the render needs of its header:
+    all of it but the pixels, so that one parse serves every frame."""
+
+    values: dict
+    offset: int
+    dtype: np.dtype
+    rows: int
+    columns: int
+    frames: int
+
+    @property
+    def frame_bytes(self):
+        return self.rows * self.columns * self.dtype.itemsize
+
+    def frame_from(self, raw):
+        """Return the stored values of one frame from its raw bytes."""
+        return np.frombuffer(
+            raw, dtype=self.dtype, count=self.rows * self.columns
+        ).reshape(self.rows, self.columns)
+
+
+def plain_header(data, *, size=None):
+    """Return the PlainHeader of a plain CT/MR file, or None for any other.
+
+    ``data`` is the file's bytes, or only its first bytes when ``size`` (the
+    file's length) is given: None then also when the header goes on beyond them.
+    """
     try:
-        found, offset, length = _fast_header(data)
+        found, offset, length = _fast_header(data, size)
     except (_NotFast, struct.error, ValueError, UnicodeDecodeError, RecursionError):
         return None
     rows, cols = found.get(ROWS), found.get(COLUMNS)
@@ -280,4 +314,20 @@ def plain_file(data):
     frames = int(found.get(FRAMES) or 1)
     if length < frames * rows * cols * dtype.itemsize:
         return None
-    return PlainFile(data, found, offset, dtype, rows, cols, frames)
+    return PlainHeader(found, offset, dtype, rows, cols, frames)
+
+
+def plain_file(data):
+    """Return the PlainFile of a plain CT/MR file's bytes, or None for any other."""
+    header = plain_header(data)
+    if header is None:
+        return None
+    return PlainFile(
+        data,
+        header.values,
+        header.offset,
+        header.dtype,
+        header.rows,
+        header.columns,
+        header.frames,
+    )

@@ -69,6 +69,10 @@ def _isolated_files(tmp_path, settings):
     settings.EMAIL_FILE_PATH = str(tmp_path / "outbox" / "mail")
     settings.SMS_FILE_PATH = str(tmp_path / "outbox" / "sms")
     settings.RENDER_CACHE_DIR = str(tmp_path / "render-cache")
+    # Small frames are cached in memory (per process), not in the folder above.
+    from studies import rendering
+
+    rendering._small_images.clear()
 
 
 @pytest.fixture(autouse=True)

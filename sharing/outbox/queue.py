@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from recipients.models import User
+from recipients.models import Membership, User
 
 from ..models import Bucket, Notification, OTPDevice
 from .delivery import bucket_locked_mail_subject, lease, share_mail_subject
@@ -29,18 +29,8 @@ def broker_lease():
     return timezone.now() + lease()
 
 
-def bucket_mail_recipients(*, bucket: Bucket) -> list[User]:
-    """Return the users who get the share e-mail of a bucket, one per address."""
-    if not bucket.send_mail:
-        return []
-    if bucket.recipient_user_id:
-        candidates = [bucket.recipient_user]
-    elif bucket.recipient_group_id:
-        candidates = bucket.recipient_group.members.order_by("last_name", "id")
-    else:
-        candidates = User.objects.filter(
-            memberships__department_id=bucket.recipient_department_id
-        ).order_by("last_name", "id")
+def _first_per_address(candidates) -> list[User]:
+    """Keep the active users with an address, the first one of each address."""
     users, seen = [], set()
     for user in candidates:
         address = (user.email or "").strip().lower()
@@ -51,23 +41,96 @@ def bucket_mail_recipients(*, bucket: Bucket) -> list[User]:
     return users
 
 
+def bucket_mail_recipients(*, bucket: Bucket) -> list[User]:
+    """Return the users who get the share e-mail of a bucket, one per address."""
+    return buckets_mail_recipients(buckets=[bucket])[0]
+
+
+def buckets_mail_recipients(*, buckets) -> list[list[User]]:
+    """Return, bucket by bucket, the users who get its share e-mail, one per address.
+
+    A fixed number of queries however many buckets: one for the members of all
+    the group buckets, one for those of all the department buckets.
+    """
+    buckets = list(buckets)
+    mailed = [bucket for bucket in buckets if bucket.send_mail]
+    group_ids = {b.recipient_group_id for b in mailed if b.recipient_group_id}
+    department_ids = {
+        b.recipient_department_id for b in mailed if b.recipient_department_id
+    }
+    members = {("group", pk): [] for pk in group_ids}
+    members.update({("department", pk): [] for pk in department_ids})
+    if group_ids:
+        through = User.user_groups.through
+        rows = (
+            through.objects.filter(usergroup_id__in=group_ids)
+            .select_related("user")
+            .order_by("user__last_name", "user__id")
+        )
+        for row in rows:
+            members[("group", row.usergroup_id)].append(row.user)
+    if department_ids:
+        rows = (
+            Membership.objects.filter(department_id__in=department_ids)
+            .select_related("user")
+            .order_by("user__last_name", "user__id")
+        )
+        for row in rows:
+            members[("department", row.department_id)].append(row.user)
+    recipients = []
+    for bucket in buckets:
+        if not bucket.send_mail:
+            candidates = []
+        elif bucket.recipient_user_id:
+            candidates = [bucket.recipient_user]
+        elif bucket.recipient_group_id:
+            candidates = members[("group", bucket.recipient_group_id)]
+        else:
+            candidates = members[("department", bucket.recipient_department_id)]
+        recipients.append(_first_per_address(candidates))
+    return recipients
+
+
 def notifications_queue_for_bucket(*, bucket: Bucket) -> list[Notification]:
     """Create one share e-mail per recipient address of a bucket; send after commit."""
-    share = bucket.share
-    created = []
-    for user in bucket_mail_recipients(bucket=bucket):
-        notification = Notification.objects.create(
-            leased_until=broker_lease(),
-            channel=Notification.Channel.EMAIL,
-            kind=Notification.Kind.SHARE,
-            bucket=bucket,
-            user=user,
-            to_address=user.email.strip(),
-            language=share.language,
-            subject=share_mail_subject(share=share, language=share.language),
-        )
+    return notifications_queue_for_buckets(buckets=[bucket])
+
+
+def notifications_queue_for_buckets(*, buckets) -> list[Notification]:
+    """Create the share e-mails of buckets (one per recipient address of each) in
+    one INSERT; each is sent after the caller's transaction commits.
+
+    The subject is made once per share and language: a share's buckets all
+    have its language.
+    """
+    buckets = list(buckets)
+    subjects = {}
+    rows = []
+    recipients = buckets_mail_recipients(buckets=buckets)
+    for bucket, users in zip(buckets, recipients, strict=True):
+        share = bucket.share
+        if share.pk not in subjects:
+            subjects[share.pk] = share_mail_subject(
+                share=share, language=share.language
+            )
+        for user in users:
+            rows.append(
+                Notification(
+                    leased_until=broker_lease(),
+                    channel=Notification.Channel.EMAIL,
+                    kind=Notification.Kind.SHARE,
+                    bucket=bucket,
+                    user=user,
+                    to_address=user.email.strip(),
+                    language=share.language,
+                    subject=subjects[share.pk],
+                )
+            )
+    if not rows:
+        return []
+    created = Notification.objects.bulk_create(rows)
+    for notification in created:
         notification_enqueue(notification)
-        created.append(notification)
     return created
 
 

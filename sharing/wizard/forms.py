@@ -231,6 +231,22 @@ RecipientFormSet = forms.formset_factory(
 )
 
 
+class _CachedChoiceIterator(forms.models.ModelChoiceIterator):
+    """Iterate the field's queryset itself (one query, then its result cache), not
+    queryset.iterator(), which on PostgreSQL opens a server-side cursor (DECLARE,
+    FETCH, CLOSE) and queries again for every rendering."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class LabelChoiceField(forms.ModelChoiceField):
+    iterator = _CachedChoiceIterator
+
+
 class DayMonthYearField(forms.DateField):
     """A dd/mm/yyyy date; a well-formed day that is not in the calendar
     (31/02/2027) is refused as such, not as a wrong format."""
@@ -299,7 +315,7 @@ class ParametersForm(forms.Form):
         },
     )
     add_label = forms.BooleanField(label=_("Add label"), required=False)
-    label = forms.ModelChoiceField(
+    label = LabelChoiceField(
         label=_("Label"), queryset=Label.objects.none(), required=False
     )
     label_scope = forms.ChoiceField(

@@ -14,7 +14,7 @@ from studies.models import Study
 
 from ..audit.record import audit_record
 from ..models import AuditEvent, Bucket, Label, Pseudonym, SenderPreferences, Share
-from ..outbox.queue import notifications_queue_for_bucket
+from ..outbox.queue import notifications_queue_for_buckets
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,47 @@ class ShareRecipient:
         return f"{self.kind}:{self.pk}"
 
 
-def _bucket_for(*, share, recipient: ShareRecipient) -> Bucket:
-    if recipient.kind not in KINDS:
-        raise ValueError(f"Unknown recipient kind {recipient.kind!r}")
-    bucket = Bucket(
-        share=share, require_otp=recipient.require_otp, send_mail=recipient.send_mail
-    )
-    if recipient.kind == "user":
-        bucket.recipient_user = User.objects.get(pk=recipient.pk, is_active=True)
-    elif recipient.kind == "group":
-        bucket.recipient_group = UserGroup.objects.get(pk=recipient.pk)
-    else:
-        bucket.recipient_department = Department.objects.get(pk=recipient.pk)
-    bucket.set_link_secret()
-    bucket.save()
-    return bucket
+_RECIPIENT_MODELS = {"user": User, "group": UserGroup, "department": Department}
+_RECIPIENT_FIELDS = {
+    "user": "recipient_user",
+    "group": "recipient_group",
+    "department": "recipient_department",
+}
+
+
+def _buckets_build(*, share, recipients) -> list[Bucket]:
+    """Return one unsaved bucket per recipient, each with a fresh link secret.
+
+    The recipients are read with one query per kind, whatever their number; an
+    unknown (or, for a user, inactive) recipient raises its model's DoesNotExist.
+    """
+    wanted = {}
+    for recipient in recipients:
+        if recipient.kind not in KINDS:
+            raise ValueError(f"Unknown recipient kind {recipient.kind!r}")
+        wanted.setdefault(recipient.kind, set()).add(recipient.pk)
+    found = {}
+    for kind, pks in wanted.items():
+        queryset = _RECIPIENT_MODELS[kind].objects.filter(pk__in=pks)
+        if kind == "user":
+            queryset = queryset.filter(is_active=True)
+        found[kind] = queryset.in_bulk()
+    buckets = []
+    for recipient in recipients:
+        target = found[recipient.kind].get(recipient.pk)
+        if target is None:
+            raise _RECIPIENT_MODELS[recipient.kind].DoesNotExist(
+                f"No {recipient.kind} {recipient.pk} to share with."
+            )
+        bucket = Bucket(
+            share=share,
+            require_otp=recipient.require_otp,
+            send_mail=recipient.send_mail,
+            **{_RECIPIENT_FIELDS[recipient.kind]: target},
+        )
+        bucket.set_link_secret()
+        buckets.append(bucket)
+    return buckets
 
 
 def _sender_preferences_update(*, sender, recipients):
@@ -180,8 +206,14 @@ def _share_create(
             parent_bucket=parent_bucket,
             wizard_run=wizard_run,
         )
-        share.studies.set(studies)
-        buckets = [_bucket_for(share=share, recipient=r) for r in recipients]
+        Share.studies.through.objects.bulk_create(
+            Share.studies.through(share=share, study=study)
+            for study in {study.pk: study for study in studies}.values()
+        )
+        # One INSERT for every bucket (their primary keys come back with it).
+        buckets = Bucket.objects.bulk_create(
+            _buckets_build(share=share, recipients=recipients)
+        )
         if anonymize:
             patients = {study.patient_id: study.patient for study in studies}
             Pseudonym.objects.bulk_create(
@@ -212,6 +244,5 @@ def _share_create(
         starred = [r.key for r in recipients if r.star]
         if starred:
             favorites_add_many(owner=sender, keys=starred)
-        for bucket in buckets:
-            notifications_queue_for_bucket(bucket=bucket)
+        notifications_queue_for_buckets(buckets=buckets)
     return share

@@ -98,6 +98,8 @@ def run_step_url(run, step):
 
 
 class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+    # The session is written only when a step changed the run (not on each GET).
+    storage_name = "sharing.wizard.storage.ChangedOnlySessionStorage"
     form_list = [
         (STEP_STUDIES, StudiesForm),
         (STEP_RECIPIENTS, RecipientFormSet),
@@ -503,6 +505,7 @@ def _start(request, *, study_ids, parent_bucket=None, step=STEP_STUDIES):
             MultiValueDict({f"{STEP_STUDIES}-studies": [str(pk) for pk in study_ids]}),
         )
     storage.current_step = step
+    storage.mark_if_changed()
     return redirect(run_step_url(run, step))
 
 
