@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
@@ -75,6 +75,7 @@ FLUSH_EVERY_FILES = 100
 FLUSH_EVERY_SECONDS = 10.0
 # The largest P-DATA PDU a sender may send us: fewer, larger PDUs are faster.
 MAX_PDU = 1024 * 1024
+FINISH_ATTEMPTS = 5
 
 
 @dataclass
@@ -109,7 +110,7 @@ class _Session:
         record.already_present = self.already_present
         record.refused = self.refused
         record.reasons = self.reasons
-        fields = ["stored", "already_present", "refused", "reasons"]
+        fields = ["stored", "already_present", "refused", "reasons", "accepted"]
         if ended:
             record.ended_at = timezone.now()
             fields.append("ended_at")
@@ -269,6 +270,14 @@ class Receiver:
         if assoc.is_rejected:
             # Accepted by us, then refused by pynetdicom (too many associations).
             session.record.accepted = False
-            session.record.save(update_fields=["accepted"])
-        session.save(ended=True)
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                session.save(ended=True)
+                return
+            except DatabaseError:
+                # A passing outage (or SQLite's table lock) must not leave
+                # the record open for ever.
+                logger.warning("Could not close association %s", session.record.pk)
+                connections.close_all()
+                time.sleep(0.2 * (attempt + 1))
 

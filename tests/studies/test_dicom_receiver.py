@@ -26,7 +26,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, _config
 from studies.dicom_import import import_dicom_paths
 from studies.dicomnet.receiver import Receiver
 from studies.models import DicomCaller, IncomingAssociation, Instance, Study
-from tests.dicom_peers import running_orthanc
+from tests.dicom_peers import running_orthanc, storescu_config
 from tests.fixtures_services import free_port
 from tests.factories import DepartmentFactory, StudyFactory, UserFactory
 
@@ -88,31 +88,6 @@ def echoscu(port, *args):
     )
 
 
-def storescu_config(files, path):
-    """Write a storescu profile proposing each file's SOP class in its own syntax.
-
-    storescu proposes uncompressed syntaxes unless told otherwise, and its
-    --propose-* options take one compressed syntax at a time; a profile with one
-    presentation context per (SOP class, transfer syntax) sends every file as
-    it is, compressed ones included, on one association.
-    """
-    pairs = set()
-    for file in files:
-        meta = pydicom.filereader.read_file_meta_info(file)
-        pairs.add((str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID)))
-    syntaxes = sorted({syntax for _, syntax in pairs})
-    lines = ["[[TransferSyntaxes]]"]
-    for number, syntax in enumerate(syntaxes, 1):
-        lines += [f"[TS{number}]", f"TransferSyntax1 = {syntax}"]
-    lines += ["[[PresentationContexts]]", "[Contexts]"]
-    for number, (sop_class, syntax) in enumerate(sorted(pairs), 1):
-        group = syntaxes.index(syntax) + 1
-        lines.append(f"PresentationContext{number} = {sop_class}\\TS{group}")
-    lines += ["[[Profiles]]", "[AsTheyAre]", "PresentationContexts = Contexts"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def storescu(port, files, *, aet="STORESCU", config=None):
     """Send files on one association, each in its own transfer syntax."""
     if config is None:
@@ -150,7 +125,9 @@ def storescu_sendable(files, folder):
     )
     try:
         deadline = time.monotonic() + 10
-        while subprocess.run(["echoscu", "-q", "127.0.0.1", str(port)]).returncode:
+        while subprocess.run(
+            ["echoscu", "-q", "127.0.0.1", str(port)], stderr=subprocess.DEVNULL
+        ).returncode:
             assert time.monotonic() < deadline, "storescp did not start"
             time.sleep(0.1)
         result = storescu(port, files)
@@ -384,7 +361,8 @@ def test_it_stores_from_several_senders_at_once(receiver, world, tmp_path):
 def test_it_answers_a_refused_file_with_its_reason(receiver, world, tmp_path):
     """The files storescu cannot read itself, sent as they are by pynetdicom."""
     files, _ = storage_test_files()
-    unsendable = [f for f in files if f not in storescu_sendable(files, tmp_path)]
+    sendable = set(storescu_sendable(files, tmp_path))
+    unsendable = [f for f in files if f not in sendable]
     hostile = _hostile_files(tmp_path / "hostile", world)
     expected = expected_outcomes(unsendable + hostile, world.department)
     ae = AE(ae_title="STORESCU")
