@@ -171,9 +171,7 @@ def main():
         ours_count = Instance.objects.filter(
             series__study__department=department
         ).count()
-        record = IncomingAssociation.objects.filter(department=department).latest(
-            "id"
-        )
+        record = IncomingAssociation.objects.filter(department=department).latest("id")
 
     ours = ours_count / ours_seconds
     theirs = orthanc_count / orthanc_seconds

@@ -280,4 +280,3 @@ class Receiver:
                 logger.warning("Could not close association %s", session.record.pk)
                 connections.close_all()
                 time.sleep(0.2 * (attempt + 1))
-

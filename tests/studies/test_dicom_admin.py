@@ -63,7 +63,9 @@ def world():
     desk = UserFactory(username="desk", is_staff=True)
     desk.groups.add(Group.objects.get_or_create(name=SERVICE_DESK_GROUP)[0])
     desk.user_permissions.set(Permission.objects.all())
-    return SimpleNamespace(alpha=alpha, beta=beta, admin_a=admin_a, desk=desk, **vars(rows))
+    return SimpleNamespace(
+        alpha=alpha, beta=beta, admin_a=admin_a, desk=desk, **vars(rows)
+    )
 
 
 def test_it_shows_an_alpha_admin_only_alphas_callers_and_associations(client, world):
@@ -105,7 +107,9 @@ def test_it_keeps_the_incoming_list_read_only(client, world):
     change = client.post(
         _url(IncomingAssociation, "change", record.pk), {"stored": "99"}
     )
-    delete = client.post(_url(IncomingAssociation, "delete", record.pk), {"post": "yes"})
+    delete = client.post(
+        _url(IncomingAssociation, "delete", record.pk), {"post": "yes"}
+    )
 
     record.refresh_from_db()
     assert add.status_code == 403
