@@ -7,7 +7,8 @@ hospital-scale database once (bench/data.py: 1,000,000 directory users, 100,000
 studies, 10,000 buckets, with COPY; reused on later runs), then runs, each in
 its own process: the directory search (on the same 1,000,000 users), frame
 rendering, notifications through a real worker and SMTP server, the pages
-under load (gunicorn + wrk) and share creation. Each figure is printed with the
+under load (gunicorn + wrk), C-STORE receive (storescu to PACSshare and to
+Orthanc) and share creation. Each figure is printed with the
 baseline measured in the same run, the ratio, and whether its goal is met.
 Every benchmark's own output goes to stderr as it runs.
 
@@ -222,6 +223,26 @@ def notification_rows(out):
     ]
 
 
+def dicom_receive_rows(out):
+    """Rows from bench/dicom_receive.py (storescu to PACSshare and to Orthanc)."""
+    ours = number(r"PACSshare ([\d.]+) instances/s", out)
+    theirs = number(r"Orthanc ([\d.]+) instances/s", out)
+    if ours is None or theirs is None:
+        return [row("dicom receive", "C-STORE (output not understood)", None, "")]
+    return [
+        row(
+            "dicom receive",
+            "C-STORE from storescu",
+            ours,
+            "instances/s",
+            "Orthanc",
+            theirs,
+            ">= 0.5",
+            ours / theirs >= 0.5,
+        )
+    ]
+
+
 def json_rows(path):
     import json
 
@@ -343,6 +364,12 @@ def main():
             ],
             "pages.json",
             None,
+        ),
+        (
+            "dicom receive",
+            ["bench/dicom_receive.py", "--count", "100" if args.quick else "500"],
+            None,
+            dicom_receive_rows,
         ),
         (
             "share create",

@@ -190,12 +190,18 @@ class DepartmentImport:
         self.series: dict[str, Series] = {}
         self.instance_uids: set[str] = set()
 
-    def prefetch(self, headers: list[_Header]) -> None:
-        """Fetch the rows these files may already have, a few queries per chunk."""
+    def prefetch(self, headers: list[_Header], *, instances: bool = True) -> None:
+        """Fetch the rows these files may already have, a few queries per chunk.
+
+        Without `instances`, an instance already stored is found by the
+        unique SOP Instance UID when it is saved (one query less per new file).
+        """
         patient_ids = {h.patient_id for h in headers} - self.patients.keys()
         study_uids = {h.study_instance_uid for h in headers} - self.studies.keys()
         series_uids = {h.series_instance_uid for h in headers} - self.series.keys()
-        sop_uids = {h.sop_instance_uid for h in headers} - self.instance_uids
+        sop_uids = set()
+        if instances:
+            sop_uids = {h.sop_instance_uid for h in headers} - self.instance_uids
         if patient_ids:
             for patient in Patient.objects.filter(
                 department=self.department, patient_id__in=patient_ids
@@ -233,7 +239,9 @@ class DepartmentImport:
                 Outcome.SKIPPED,
                 "SOP Instance UID differs from the one announced",
             )
-        self.prefetch([header])
+        # One file at a time, the instance's own query would cost as much as
+        # its insert: a repeat is found by its unique UID instead.
+        self.prefetch([header], instances=False)
         return self.import_file(path, header)
 
     def import_file(self, path: Path, header: _Header) -> FileOutcome:

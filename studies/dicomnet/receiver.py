@@ -29,6 +29,7 @@ are closed when the association ends.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -197,6 +198,11 @@ class Receiver:
         database connections are closed in that same thread.
         """
         assoc = event.assoc
+        # Answers are small PDUs sent while the peer waits for them: without
+        # TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each for ~40 ms.
+        raw = getattr(assoc.dul.socket, "socket", None)
+        if raw is not None:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         run = assoc.run
 
         def run_and_close():
@@ -247,7 +253,6 @@ class Receiver:
             return store_status(
                 FileOutcome(Path(), Outcome.SKIPPED, "association not accepted")
             )
-        close_old_connections()
         try:
             outcome = session.importer.import_one(
                 Path(event.dataset_path), announced_uid=uid
@@ -257,6 +262,10 @@ class Receiver:
             outcome = FileOutcome(
                 Path(), Outcome.SKIPPED, "receiver error", retryable=True
             )
+        if outcome.retryable:
+            # A connection the database dropped is replaced for the next file
+            # (checked only then: a health check per file costs 10%).
+            close_old_connections()
         session.count(outcome, uid)
         if session.due():
             session.save()
