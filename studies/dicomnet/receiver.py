@@ -69,6 +69,8 @@ CANNOT_UNDERSTAND = 0xC000
 # A-ASSOCIATE-RJ: rejected permanent, by the service user, calling AE title
 # not recognised (PS3.8 9.3.4).
 REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)
+# Rejected transient, by the service provider, temporary congestion.
+REJECT_FOR_NOW = (0x02, 0x03, 0x01)
 ERROR_COMMENT_LENGTH = 64  # LO
 MAX_REASONS = 200
 # The association's record is brought up to date this often while it runs.
@@ -222,14 +224,23 @@ class Receiver:
         calling = assoc.requestor.primitive.calling_ae_title.strip()
         called = assoc.requestor.primitive.called_ae_title.strip()
         host = assoc.requestor.address
-        caller = caller_for(ae_title=calling, address=host)
-        record = IncomingAssociation.objects.create(
-            department=caller.department if caller else None,
-            calling_ae_title=calling[:16],
-            called_ae_title=called[:16],
-            host=host[:255],
-            accepted=caller is not None,
-        )
+        try:
+            caller = caller_for(ae_title=calling, address=host)
+            record = IncomingAssociation.objects.create(
+                department=caller.department if caller else None,
+                calling_ae_title=calling[:16],
+                called_ae_title=called[:16],
+                host=host[:255],
+                accepted=caller is not None,
+            )
+        except DatabaseError:
+            # Nothing can be stored now: say so (transient, "temporary
+            # congestion") rather than accept and refuse every file.
+            logger.exception("DICOM association from %s refused", calling)
+            assoc.acse.send_reject(*REJECT_FOR_NOW)
+            evt.trigger(assoc, evt.EVT_REJECTED, {})
+            assoc.kill()
+            return
         if caller is None:
             logger.warning("Rejected unknown DICOM caller %s from %s", calling, host)
             record.ended_at = timezone.now()

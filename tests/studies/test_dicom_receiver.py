@@ -8,8 +8,11 @@ its reason, a repeat stores nothing twice, Orthanc's push lands, and parallel
 senders all get through.
 """
 
+import os
 import re
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,7 +21,8 @@ from types import SimpleNamespace
 
 import pydicom
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 from pydicom.uid import generate_uid
 from pynetdicom import AE, AllStoragePresentationContexts, _config
@@ -344,6 +348,7 @@ def test_it_stores_from_several_senders_at_once(receiver, world, tmp_path):
         thread.join(300)
 
     assert all(r is not None and r.returncode == 0 for r in results)
+    last_association()  # every record closed
     records = IncomingAssociation.objects.filter(calling_ae_title="STORESCU")
     assert sorted(r.stored for r in records) == [20, 20, 20]
     # They overlapped in time: several associations at once.
@@ -397,3 +402,52 @@ def test_it_answers_a_refused_file_with_its_reason(receiver, world, tmp_path):
         else:
             assert answer.Status == 0x0000
     assert answers[-3].ErrorComment.startswith("invalid SOPInstanceUID")
+
+
+def test_it_turns_callers_away_for_now_while_the_database_is_down(
+    receiver, world, monkeypatch
+):
+    def down(**kwargs):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr("studies.dicomnet.receiver.caller_for", down)
+
+    result = echoscu(receiver.port, "-aet", "STORESCU")
+
+    assert result.returncode != 0
+    assert "Rejected Transient" in result.stderr + result.stdout
+
+
+@pytest.mark.postgres  # the command's own process reaches the test database
+def test_the_command_listens_and_stops_cleanly_on_sigterm(world, tmp_path):
+    db = connection.settings_dict
+    url = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}"
+        f":{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, MEDIA_ROOT=str(tmp_path / "media"))
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "dicom_listen", "--port", str(port)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while echoscu(port, "-aet", "STORESCU").returncode:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.2)
+        stored = storescu(port, [TEST_FILES / "CT_small.dcm"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+
+    assert stored.returncode == 0
+    assert process.returncode == 0
+    assert f"listening on 127.0.0.1:{port}" in output
+    assert "DICOM receiver stopped." in output
+    assert Instance.objects.filter(series__study__department=world.department).count()
