@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install ohif run migrate demo test pytest lint format bench worker beat relay messages clean
+.PHONY: install ohif run migrate demo test pytest lint format bench worker beat relay receiver messages clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ worker: $(STAMP)
 beat: $(STAMP)
 	mkdir -p var
 	$(BIN)/celery -A pacsshare beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+# The DICOM receiver (C-ECHO, C-STORE) on DICOM_RECEIVER_HOST:DICOM_RECEIVER_PORT
+# (default 127.0.0.1:11112, AE title PACSSHARE).
+receiver: migrate
+	$(BIN)/python manage.py dicom_listen
 
 # One relay sweep by hand; without REDIS_URL it sends what it finds in-process.
 relay: $(STAMP)

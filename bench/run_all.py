@@ -7,8 +7,9 @@ hospital-scale database once (bench/data.py: 1,000,000 directory users, 100,000
 studies, 10,000 buckets, with COPY; reused on later runs), then runs, each in
 its own process: the directory search (on the same 1,000,000 users), frame
 rendering, notifications through a real worker and SMTP server, the pages
-under load (gunicorn + wrk), a whole-study WADO-RS retrieve against Orthanc and
-share creation. Each figure is printed with the
+under load (gunicorn + wrk), a whole-study WADO-RS retrieve against Orthanc,
+C-STORE receive (storescu to PACSshare and to Orthanc) and share creation. Each
+figure is printed with the
 baseline measured in the same run, the ratio, and whether its goal is met.
 Every benchmark's own output goes to stderr as it runs.
 
@@ -243,6 +244,26 @@ def dicomweb_rows(out):
     ]
 
 
+def dicom_receive_rows(out):
+    """Rows from bench/dicom_receive.py (storescu to PACSshare and to Orthanc)."""
+    ours = number(r"PACSshare ([\d.]+) instances/s", out)
+    theirs = number(r"Orthanc ([\d.]+) instances/s", out)
+    if ours is None or theirs is None:
+        return [row("dicom receive", "C-STORE (output not understood)", None, "")]
+    return [
+        row(
+            "dicom receive",
+            "C-STORE from storescu",
+            ours,
+            "instances/s",
+            "Orthanc",
+            theirs,
+            ">= 0.5",
+            ours / theirs >= 0.5,
+        )
+    ]
+
+
 def json_rows(path):
     import json
 
@@ -370,6 +391,12 @@ def main():
             ["bench/dicomweb_retrieve.py", "--repeat", "3" if args.quick else "5"],
             None,
             dicomweb_rows,
+        ),
+        (
+            "dicom receive",
+            ["bench/dicom_receive.py", "--count", "100" if args.quick else "500"],
+            None,
+            dicom_receive_rows,
         ),
         (
             "share create",

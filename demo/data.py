@@ -43,6 +43,10 @@ DEPARTMENTS = [
     },
 ]
 
+# Calling AE titles the demo's receiver accepts (`make receiver`): dcmtk's
+# storescu/echoscu defaults and an Orthanc, any host.
+DICOM_CALLERS = {"rad-brussels": ["STORESCU", "ECHOSCU", "ORTHANC"]}
+
 LABELS = {
     "rad-brussels": [
         ("Second opinion", "#2f6f8f"),

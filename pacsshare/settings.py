@@ -155,6 +155,10 @@ DICOM_MAX_FRAMES = env.int("DICOM_MAX_FRAMES", default=100_000)
 DICOM_MAX_FRAME_PIXELS = env.int("DICOM_MAX_FRAME_PIXELS", default=64 * 1024 * 1024)
 DICOM_MAX_PIXEL_BYTES = env.int("DICOM_MAX_PIXEL_BYTES", default=4 * 1024**3)
 DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 1024**2)
+# The DICOM receiver (manage.py dicom_listen, studies/dicomnet/receiver.py).
+DICOM_RECEIVER_AE_TITLE = env.str("DICOM_RECEIVER_AE_TITLE", default="PACSSHARE")
+DICOM_RECEIVER_HOST = env.str("DICOM_RECEIVER_HOST", default="127.0.0.1")
+DICOM_RECEIVER_PORT = env.int("DICOM_RECEIVER_PORT", default=11112)
 # Studies per page of the overview (the benchmark serves 50).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
 
@@ -329,6 +333,8 @@ LOGGING = {
         "dicomweb_client": {"level": "WARNING"},
         # dicomweb-client's retry helper logs the failed URL, query string and all.
         "retrying": {"level": "ERROR"},
+        # pynetdicom logs every association and message at INFO.
+        "pynetdicom": {"level": env.str("PYNETDICOM_LOG_LEVEL", default="WARNING")},
     },
 }
 

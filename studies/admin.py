@@ -3,10 +3,20 @@ admin sees their departments' patients, studies, series, instances and reports
 only (recipients.admin_scoping); the service desk sees and edits all."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from recipients.admin_scoping import AdministeredDepartmentFilter, DepartmentScopedAdmin
 
-from .models import Instance, Patient, Report, ReportRevision, Series, Study
+from .models import (
+    DicomCaller,
+    IncomingAssociation,
+    Instance,
+    Patient,
+    Report,
+    ReportRevision,
+    Series,
+    Study,
+)
 
 
 @admin.register(Patient)
@@ -67,6 +77,75 @@ class ReportAdmin(DepartmentScopedAdmin):
     list_display = ["study", "updated_at", "updated_by"]
     raw_id_fields = ["study", "updated_by"]
     inlines = [ReportRevisionInline]
+
+
+@admin.register(DicomCaller)
+class DicomCallerAdmin(DepartmentScopedAdmin):
+    """The calling AE titles each department accepts (the service desk edits).
+
+    A caller decides which department a PACS's images are filed under, across
+    departments, so only the service desk adds and changes them; a department
+    admin sees their departments' callers.
+    """
+
+    list_display = ["ae_title", "host", "department"]
+    list_filter = [AdministeredDepartmentFilter]
+    search_fields = ["ae_title", "host"]
+
+
+@admin.register(IncomingAssociation)
+class IncomingAssociationAdmin(DepartmentScopedAdmin):
+    """What the DICOM receiver was sent ("Incoming"), read-only for everyone.
+
+    Rejected associations belong to no department: only the service desk
+    sees them.
+    """
+
+    list_display = [
+        "started_at",
+        "calling_ae_title",
+        "host",
+        "department",
+        "accepted",
+        "stored",
+        "already_present",
+        "refused",
+    ]
+    list_filter = [AdministeredDepartmentFilter, "accepted"]
+    search_fields = ["calling_ae_title", "host"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "department",
+        "calling_ae_title",
+        "called_ae_title",
+        "host",
+        "started_at",
+        "ended_at",
+        "accepted",
+        "stored",
+        "already_present",
+        "refused",
+        "reason_lines",
+    ]
+    exclude = ["reasons"]
+
+    @admin.display(description=_("reasons"))
+    def reason_lines(self, obj):
+        lines = [
+            f"{r.get('sop_instance_uid', '')}: {r.get('reason', '')}"
+            for r in obj.reasons or []
+            if isinstance(r, dict)
+        ]
+        return "\n".join(lines) or "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # DICOM on the network: the source and destination (studies/dicomnet/admin.py).

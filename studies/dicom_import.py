@@ -64,6 +64,9 @@ class FileOutcome:
     outcome: Outcome
     reason: str = ""
     study_id: int | None = None
+    # The file could not be stored for a passing cause (disk, database): a
+    # sender may try again; any other skip is the file's own fault.
+    retryable: bool = False
 
 
 @dataclass
@@ -149,7 +152,7 @@ def import_dicom_paths(
             summary.outcomes.append(
                 FileOutcome(path, Outcome.SKIPPED, "no such file or folder")
             )
-    importer = _Importer(department)
+    importer = DepartmentImport(department)
     total = len(files)
     done = 0
     for chunk in _chunks(files, CHUNK_SIZE):
@@ -173,8 +176,12 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield chunk
 
 
-class _Importer:
-    """Create the rows of one department's import, caching what it has seen."""
+class DepartmentImport:
+    """Create the rows of one department's import, caching what it has seen.
+
+    `import_dicom_paths()` feeds it files a chunk at a time; the DICOM receiver
+    keeps one per association and feeds it each received file (`import_one`).
+    """
 
     def __init__(self, department: Department):
         self.department = department
@@ -183,12 +190,18 @@ class _Importer:
         self.series: dict[str, Series] = {}
         self.instance_uids: set[str] = set()
 
-    def prefetch(self, headers: list[_Header]) -> None:
-        """Fetch the rows these files may already have, a few queries per chunk."""
+    def prefetch(self, headers: list[_Header], *, instances: bool = True) -> None:
+        """Fetch the rows these files may already have, a few queries per chunk.
+
+        Without `instances`, an instance already stored is found by the
+        unique SOP Instance UID when it is saved (one query less per new file).
+        """
         patient_ids = {h.patient_id for h in headers} - self.patients.keys()
         study_uids = {h.study_instance_uid for h in headers} - self.studies.keys()
         series_uids = {h.series_instance_uid for h in headers} - self.series.keys()
-        sop_uids = {h.sop_instance_uid for h in headers} - self.instance_uids
+        sop_uids = set()
+        if instances:
+            sop_uids = {h.sop_instance_uid for h in headers} - self.instance_uids
         if patient_ids:
             for patient in Patient.objects.filter(
                 department=self.department, patient_id__in=patient_ids
@@ -208,6 +221,28 @@ class _Importer:
                     "sop_instance_uid", flat=True
                 )
             )
+
+    def import_one(
+        self, path: Path, *, announced_uid: str | None = None
+    ) -> FileOutcome:
+        """Import one file with the same checks as `import_dicom_paths()`.
+
+        `announced_uid` is the SOP Instance UID a sender said the file holds
+        (a C-STORE request's); a file that holds another is refused.
+        """
+        header = _read_or_reason(path)
+        if not isinstance(header, _Header):
+            return FileOutcome(path, Outcome.SKIPPED, header)
+        if announced_uid is not None and header.sop_instance_uid != announced_uid:
+            return FileOutcome(
+                path,
+                Outcome.SKIPPED,
+                "SOP Instance UID differs from the one announced",
+            )
+        # One file at a time, the instance's own query would cost as much as
+        # its insert: a repeat is found by its unique UID instead.
+        self.prefetch([header], instances=False)
+        return self.import_file(path, header)
 
     def import_file(self, path: Path, header: _Header) -> FileOutcome:
         study = self.studies.get(header.study_instance_uid)
@@ -266,11 +301,17 @@ class _Importer:
                 return FileOutcome(path, Outcome.PRESENT)
             if isinstance(exc, OSError):
                 return FileOutcome(
-                    path, Outcome.SKIPPED, f"could not store the file: {exc}"
+                    path,
+                    Outcome.SKIPPED,
+                    f"could not store the file: {exc}",
+                    retryable=True,
                 )
             if not isinstance(exc, IntegrityError):
                 return FileOutcome(
-                    path, Outcome.SKIPPED, f"database error: {_short(exc)}"
+                    path,
+                    Outcome.SKIPPED,
+                    f"database error: {_short(exc)}",
+                    retryable=True,
                 )
             return FileOutcome(path, Outcome.SKIPPED, f"conflict while saving: {exc}")
         self.instance_uids.add(header.sop_instance_uid)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydicom.filereader import read_file_meta_info
 
 from tests.fixtures_services import free_port
 
@@ -149,3 +150,28 @@ def running_orthanc(folder, *, modalities=None, aet="ORTHANC", config=None):
 def orthanc(tmp_path):
     with running_orthanc(tmp_path / "orthanc") as server:
         yield server
+
+
+def storescu_config(files, path):
+    """Write a storescu profile proposing each file's SOP class in its own syntax.
+
+    storescu proposes uncompressed syntaxes unless told otherwise, and its
+    --propose-* options take one compressed syntax at a time; a profile with one
+    presentation context per (SOP class, transfer syntax) sends every file as
+    it is, compressed ones included, on one association.
+    """
+    pairs = set()
+    for file in files:
+        meta = read_file_meta_info(file)
+        pairs.add((str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID)))
+    syntaxes = sorted({syntax for _, syntax in pairs})
+    lines = ["[[TransferSyntaxes]]"]
+    for number, syntax in enumerate(syntaxes, 1):
+        lines += [f"[TS{number}]", f"TransferSyntax1 = {syntax}"]
+    lines += ["[[PresentationContexts]]", "[Contexts]"]
+    for number, (sop_class, syntax) in enumerate(sorted(pairs), 1):
+        group = syntaxes.index(syntax) + 1
+        lines.append(f"PresentationContext{number} = {sop_class}\\TS{group}")
+    lines += ["[[Profiles]]", "[AsTheyAre]", "PresentationContexts = Contexts"]
+    path.write_text("\n".join(lines) + "\n")
+    return path

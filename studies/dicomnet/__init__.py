@@ -1,2 +1,3 @@
-"""DICOM on the network: the department's DICOMweb source (source.py, bring_in.py),
-C-STORE to a destination (store_scu.py); the receiver lives beside them."""
+"""DICOM on the network: the receiver (receiver.py, callers.py: C-ECHO, C-STORE),
+the department's DICOMweb source (source.py, bring_in.py) and C-STORE to a
+destination (store_scu.py)."""

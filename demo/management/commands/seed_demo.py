@@ -20,6 +20,7 @@ from pydicom.uid import generate_uid
 from demo.data import (
     DEMO_PASSWORD,
     DEPARTMENTS,
+    DICOM_CALLERS,
     FAVORITES,
     GROUPS,
     LABELS,
@@ -39,7 +40,7 @@ from recipients.models import (
 )
 from sharing.models import Label
 from studies.dicom_import import import_dicom_paths
-from studies.models import Instance, Report, ReportRevision, Study
+from studies.models import DicomCaller, Instance, Report, ReportRevision, Study
 
 DEPARTMENT_ADMIN_GROUP = "department admins"
 PYDICOM_SAMPLES = Path(pydicom.data.DATA_ROOT, "test_files")
@@ -125,6 +126,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             departments = self._departments()
             self._labels(departments)
+            self._dicom_callers(departments)
             users = self._users(departments)
             groups = self._groups(users)
             self._favorites(users, groups, departments)
@@ -148,6 +150,15 @@ class Command(BaseCommand):
                     Label,
                     {"department": departments[code], "name": name},
                     {"color": color},
+                )
+
+    def _dicom_callers(self, departments):
+        for code, ae_titles in DICOM_CALLERS.items():
+            for ae_title in ae_titles:
+                upsert(
+                    DicomCaller,
+                    {"ae_title": ae_title, "host": ""},
+                    {"department": departments[code]},
                 )
 
     def _users(self, departments):
