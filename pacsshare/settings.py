@@ -153,8 +153,10 @@ DICOM_MAX_FRAMES = env.int("DICOM_MAX_FRAMES", default=100_000)
 DICOM_MAX_FRAME_PIXELS = env.int("DICOM_MAX_FRAME_PIXELS", default=64 * 1024 * 1024)
 DICOM_MAX_PIXEL_BYTES = env.int("DICOM_MAX_PIXEL_BYTES", default=4 * 1024**3)
 DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 1024**2)
-# Studies per page of the overview (the benchmark serves 50).
+# Studies per page of the overview, recipients per page of Status Forwarding (the
+# benchmark serves 50 of each).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
+STATUS_PAGE_SIZE = env.int("STATUS_PAGE_SIZE", default=25)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
