@@ -53,20 +53,27 @@ def _status_cell(row, labels):
     return html
 
 
-def _actions(row, labels, hidden):
+def _url_of(name):
+    """Return a function of a bucket id giving the URL `name` takes it in: one
+    reverse() a page, not one a row."""
+    head, tail = reverse(name, args=[1234567]).split("1234567", 1)
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def _actions(row, labels, hidden, urls):
     if not (row["can_unlock"] or row["can_revoke"]):
         return ""
     bucket = row["bucket"]
     html = '\n          <div class="row-actions">'
     if row["can_unlock"]:
-        url = reverse("sharing:status_unlock", args=[bucket.pk])
+        url = urls["unlock"](bucket.pk)
         html += (
             f'\n          <form method="post" action="{url}">{hidden}'
             f'\n            <button type="submit" class="button button-small '
             f'button-primary">{labels["unlock"]}</button>\n          </form>'
         )
     if row["can_revoke"]:
-        url = reverse("sharing:status_revoke", args=[bucket.pk])
+        url = urls["revoke"](bucket.pk)
         confirm = _(
             "Revoke access for %(recipient)s? They will be refused from their "
             "next click on."
@@ -153,6 +160,10 @@ def bucket_rows_html(rows, request):
         f'\n            <input type="hidden" name="next" '
         f'value="{escape(request.get_full_path())}">'
     )
+    urls = {
+        "unlock": _url_of("sharing:status_unlock"),
+        "revoke": _url_of("sharing:status_revoke"),
+    }
     parts = []
     for row in rows:
         bucket, share = row["bucket"], row["share"]
@@ -185,7 +196,8 @@ def bucket_rows_html(rows, request):
             f'          <span class="recipient-kind muted small">{kind}</span>\n'
             f"        </td>\n"
             f'        <td class="status-cell">\n'
-            f"          {_status_cell(row, labels)}{_actions(row, labels, hidden)}\n"
+            f"          {_status_cell(row, labels)}"
+            f"{_actions(row, labels, hidden, urls)}\n"
             f"        </td>\n"
             f"        <td>\n"
             f'          <ul class="study-list">{studies}\n          </ul>\n'
