@@ -579,7 +579,10 @@ def profile_missed(pid, session, pages, rows, args, log):
             connections=args.connections,
         )
         spy.wait(timeout=60)
-        profiles[name] = profiling.summarize(output)
+        try:
+            profiles[name] = profiling.summarize(output)
+        except (OSError, ValueError) as error:  # a profile never costs the table
+            profiles[name] = [f"(no profile: {error})"]
         log(f"pages: profiled {name}")
     return profiles
 
