@@ -11,6 +11,11 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
 RUN pip install --no-cache-dir -c requirements.lock -r /tmp/reqs.txt
 
 COPY . .
+# OHIF's prebuilt viewer from the npm registry (make ohif), then npm goes again.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends npm \
+    && python tools/ohif/install.py /app/var/ohif \
+    && apt-get purge -y -qq npm && apt-get autoremove -y -qq \
+    && rm -rf /var/lib/apt/lists/* /root/.npm
 RUN DEBUG=0 SECRET_KEY=build-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz \
     python manage.py collectstatic --no-input \
     && useradd --system --uid 1000 pacsshare \

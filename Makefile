@@ -6,14 +6,19 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate demo test pytest lint format bench worker beat relay messages clean
+.PHONY: install ohif run migrate demo test pytest lint format bench worker beat relay messages clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ohif
+
+# OHIF's prebuilt viewer from the npm registry (@ohif/app, pinned and checked in
+# tools/ohif/install.py) into var/ohif/, served at /ohif/; not committed.
+ohif:
+	$(PYTHON) tools/ohif/install.py var/ohif
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
@@ -21,7 +26,7 @@ migrate: $(STAMP)
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: demo
+run: demo ohif
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: $(STAMP)
@@ -44,7 +49,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-pytest: $(STAMP)
+pytest: $(STAMP) ohif
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint pytest

@@ -8,9 +8,10 @@ studies, 10,000 buckets, with COPY; reused on later runs), then runs, each in
 its own process: the directory search (on the same 1,000,000 users), frame
 rendering, notifications through a real worker and SMTP server, the pages
 under load (gunicorn + wrk: the overview, the wizard, the directory search,
-Status Forwarding, the recipient's pages) and share creation. Each figure is
-printed with the baseline measured in the same run, the ratio, and whether its
-goal is met; the last row is the run's own wall time (goal: under 20 minutes).
+Status Forwarding, the recipient's pages), a whole-study WADO-RS retrieve
+against Orthanc and share creation. Each figure is printed with the baseline
+measured in the same run, the ratio, and whether its goal is met; the last row
+is the run's own wall time (goal: under 20 minutes).
 Every benchmark's own output goes to stderr as it runs.
 
     .venv/bin/python bench/run_all.py [--quick]
@@ -225,6 +226,26 @@ def notification_rows(out):
     ]
 
 
+def dicomweb_rows(out):
+    """Rows from bench/dicomweb_retrieve.py: PACSshare's and Orthanc's rates."""
+    ours = number(r"^pacsshare: whole-study retrieve .* = ([\d.]+) instances/s", out)
+    theirs = number(r"^orthanc: whole-study retrieve .* = ([\d.]+) instances/s", out)
+    if ours is None or theirs is None:
+        return [row("dicomweb", "WADO-RS study (output not understood)", None, "")]
+    return [
+        row(
+            "dicomweb",
+            "WADO-RS whole-study retrieve",
+            ours,
+            "instances/s",
+            "Orthanc DICOMweb",
+            theirs,
+            ">= 0.5",
+            ours / theirs >= 0.5,
+        )
+    ]
+
+
 def json_rows(path):
     import json
 
@@ -346,6 +367,12 @@ def main():
             ],
             "pages.json",
             None,
+        ),
+        (
+            "dicomweb retrieve",
+            ["bench/dicomweb_retrieve.py", "--repeat", "3" if args.quick else "5"],
+            None,
+            dicomweb_rows,
         ),
         (
             "share create",

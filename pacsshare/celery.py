@@ -10,3 +10,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["sharing.outbox"])
 # The relay's periodic task (settings.CELERY_BEAT_SCHEDULE) lives beside it.
 app.autodiscover_tasks(["sharing.outbox"], related_name="relay")
+# DICOM on the network: "Bring in" from a DICOMweb source, "Send to my PACS".
+app.autodiscover_tasks(["studies.dicomnet", "sharing.access"])

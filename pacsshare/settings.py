@@ -139,6 +139,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# OHIF's prebuilt viewer (`make ohif`), served at /ohif/ (studies/ohif.py).
+OHIF_DIST = env.path("OHIF_DIST", default=str(VAR_DIR / "ohif"))
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # collectstatic fills STATIC_ROOT; before it has run (a fresh clone, the tests)
 # whitenoise would warn on every request that the folder is missing.
@@ -157,6 +159,16 @@ DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 102
 # benchmark serves 50 of each).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
 STATUS_PAGE_SIZE = env.int("STATUS_PAGE_SIZE", default=25)
+
+# The department's DICOMweb source (studies/dicomnet/source.py): seconds to
+# connect and to wait for an answer, and how many studies a search shows.
+DICOMWEB_CONNECT_TIMEOUT = env.float("DICOMWEB_CONNECT_TIMEOUT", default=5.0)
+DICOMWEB_TIMEOUT = env.float("DICOMWEB_TIMEOUT", default=30.0)
+DICOMWEB_SEARCH_LIMIT = env.int("DICOMWEB_SEARCH_LIMIT", default=50)
+# "Send to my PACS" (studies/dicomnet/store_scu.py): seconds to connect, and
+# to wait for the PACS to answer an association or a C-STORE.
+DICOM_STORE_CONNECT_TIMEOUT = env.float("DICOM_STORE_CONNECT_TIMEOUT", default=10.0)
+DICOM_STORE_TIMEOUT = env.float("DICOM_STORE_TIMEOUT", default=60.0)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -315,6 +327,10 @@ LOGGING = {
         # The request line carries the URL; bucket links are /b/<token>/ once.
         "django.server": {"level": "WARNING", "filters": ["redact_link_tokens"]},
         "django.request": {"filters": ["redact_link_tokens"]},
+        # Its debug lines carry query strings (patient names, IDs).
+        "dicomweb_client": {"level": "WARNING"},
+        # dicomweb-client's retry helper logs the failed URL, query string and all.
+        "retrying": {"level": "ERROR"},
     },
 }
 

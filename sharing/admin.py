@@ -26,6 +26,7 @@ from .models import (
     BucketUnlock,
     Label,
     Notification,
+    PacsTransfer,
     Share,
 )
 from .status.guard import (
@@ -546,3 +547,31 @@ class AuditEventAdmin(DepartmentScopedAdmin):
         )
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
         return audit_csv_response(events=events, filename=f"audit-{stamp}.csv")
+
+
+class TransferDepartmentFilter(AdministeredDepartmentFilter):
+    department_path = "bucket__share__source_department"
+
+
+@admin.register(PacsTransfer)
+class PacsTransferAdmin(DepartmentScopedAdmin):
+    """Send to my PACS, read-only, seen by the sending department like its log."""
+
+    department_path = "bucket__share__source_department"
+    list_display = [
+        "created_at",
+        "bucket",
+        "user",
+        "ae_title",
+        "host",
+        "port",
+        "status",
+        "total",
+        "sent",
+        "failed",
+    ]
+    list_filter = [TransferDepartmentFilter, "status"]
+    list_select_related = ["user"]
+    fields = list_display + ["error", "finished_at"]
+    readonly_fields = fields
+    raw_id_fields = ["bucket"]

@@ -67,3 +67,7 @@ class ReportAdmin(DepartmentScopedAdmin):
     list_display = ["study", "updated_at", "updated_by"]
     raw_id_fields = ["study", "updated_by"]
     inlines = [ReportRevisionInline]
+
+
+# DICOM on the network: the source and destination (studies/dicomnet/admin.py).
+from .dicomnet import admin as _dicomnet_admin  # noqa: E402, F401

@@ -74,7 +74,7 @@ def study_zip_chunks(*, study, deidentifier=None, extra_datasets=()):
                 instance.series_id, f"S{len(series_index) + 1:03d}"
             )
             name = f"DICOM/{folder}/I{position:05d}.dcm"
-            data = _instance_file_bytes(instance, deidentifier)
+            data = instance_file_bytes(instance, deidentifier)
             if data is None:
                 continue
             archive.writestr(name, data, compresslevel=1)
@@ -87,7 +87,9 @@ def study_zip_chunks(*, study, deidentifier=None, extra_datasets=()):
     yield pipe.drain()
 
 
-def _instance_file_bytes(instance, deidentifier):
+def instance_file_bytes(instance, deidentifier):
+    """Return an instance's file as a recipient gets it: as stored, or
+    de-identified (None when it cannot be: it is left out)."""
     with instance.file.open("rb") as fh:
         raw = fh.read()
     if deidentifier is None:

@@ -299,3 +299,72 @@ class IncomingAssociation(models.Model):
 
     def __str__(self):
         return f"{self.calling_ae_title} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DicomWebImport(models.Model):
+    """One "Bring in" of a study from the department's DICOMweb source.
+
+    The task (studies/dicomnet/tasks.py) retrieves the study instance by
+    instance and keeps the counts here, which the status page shows.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        RUNNING = "running", _("bringing in")
+        DONE = "done", _("done")
+        PARTIAL = "partial", _("partly done")
+        FAILED = "failed", _("failed")
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="dicomweb_imports"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    study_instance_uid = models.CharField(_("study instance UID"), max_length=64)
+    # What the source said of the study, for the status page before it is in.
+    patient_name = models.CharField(_("patient"), max_length=200, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    study_date = models.DateField(_("study date"), null=True, blank=True)
+    study = models.ForeignKey(
+        "Study",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    total = models.PositiveIntegerField(_("instances"), default=0)
+    imported = models.PositiveIntegerField(_("imported"), default=0)
+    already_present = models.PositiveIntegerField(_("already present"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    # One short line per failed instance: {"sop_instance_uid": ..., "reason": ...}.
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("DICOMweb import")
+        verbose_name_plural = _("DICOMweb imports")
+
+    def __str__(self):
+        return f"{self.study_instance_uid} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self):
+        return self.status in (
+            self.Status.DONE,
+            self.Status.PARTIAL,
+            self.Status.FAILED,
+        )
+
+    @property
+    def handled(self):
+        return self.imported + self.already_present + self.failed

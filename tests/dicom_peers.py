@@ -79,12 +79,15 @@ class Orthanc:
 
 
 @contextlib.contextmanager
-def running_orthanc(folder, *, modalities=None, aet="ORTHANC"):
-    """Start Orthanc in ``folder`` on free loopback ports; stop it afterwards."""
+def running_orthanc(folder, *, modalities=None, aet="ORTHANC", config=None):
+    """Start Orthanc in ``folder`` on free loopback ports; stop it afterwards.
+
+    ``config`` adds or overrides Orthanc configuration options.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
-    config = {
+    base_config = {
         "Name": "PACSshare test peer",
         "StorageDirectory": str(folder / "storage"),
         "IndexDirectory": str(folder / "index"),
@@ -102,6 +105,7 @@ def running_orthanc(folder, *, modalities=None, aet="ORTHANC"):
             name: list(peer) for name, peer in (modalities or {}).items()
         },
     }
+    config = {**base_config, **(config or {})}
     config_path = folder / "orthanc.json"
     config_path.write_text(json.dumps(config))
     log = (folder / "orthanc.log").open("wb")
@@ -124,6 +128,8 @@ def running_orthanc(folder, *, modalities=None, aet="ORTHANC"):
             try:
                 server.get("/system")
                 break
+            except urllib.error.HTTPError:
+                break  # it answers (401 when its authentication is on)
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline:
                     raise

@@ -28,6 +28,8 @@ from .guard import (
     may_reshare,
     patient_shown,
 )
+from .ohif import open_in_ohif_url
+from .pacs import pacs_panel
 from .selectors import access_label, report_rank
 from .services import bucket_mark_opened
 
@@ -94,6 +96,7 @@ def received_study_context(*, bucket, study):
             if hasattr(study, "share_study_count")
             else share.studies.count()
         ),
+        "ohif_url": open_in_ohif_url(bucket, study),
     }
 
 
@@ -101,6 +104,7 @@ def render_received_study(request, *, bucket, study, series=None, show_message=F
     """Render the received-study page with the viewer; audit a report shown."""
     permissions = bucket_permissions(request, bucket=bucket, study=study)
     context = received_study_context(bucket=bucket, study=study)
+    context["pacs"] = pacs_panel(user=request.user, bucket=bucket)
     context.update(
         viewer.viewer_context(
             study=study,

@@ -1,0 +1,123 @@
+"""Send to my PACS: a recipient sends a bucket's studies to their department's
+DICOM destination (C-STORE, studies/dicomnet/store_scu.py) in a Celery task.
+This module is the request's side; pacs_send.py is the task's.
+
+What travels is what the bucket's download holds, study by study: every
+instance, and the sender's message as a Basic Text SR; for an anonymized
+bucket de-identified with the bucket's own salt and pseudonym, exactly as its
+download (sharing/access/viewer.py), the instances that cannot be cleaned left
+out. The request only records a PacsTransfer and queues the task after commit;
+a broker that refuses fails the transfer with a reason, never the page.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from studies.models import DicomDestination
+
+from ..models import Bucket, PacsTransfer
+from .tasks import send_to_pacs
+
+logger = logging.getLogger(__name__)
+
+RUNNING = (PacsTransfer.Status.PENDING, PacsTransfer.Status.SENDING)
+STALE_AFTER = datetime.timedelta(hours=2)
+# Publishing waits this little for a broker that refuses: the caller is a request.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.2,
+}
+
+
+def destination_for(*, user, bucket) -> DicomDestination | None:
+    """Return the destination the user sends this bucket to, or None.
+
+    The user must be a member of a department with a destination; the bucket's
+    own recipient department comes first, then the others by name.
+    """
+    if not user.is_authenticated or not user.department_ids:
+        return None
+    destinations = list(
+        DicomDestination.objects.filter(department_id__in=user.department_ids)
+        .select_related("department")
+        .order_by("department__name")
+    )
+    for destination in destinations:
+        if destination.department_id == bucket.recipient_department_id:
+            return destination
+    return destinations[0] if destinations else None
+
+
+def latest_transfer(*, user, bucket) -> PacsTransfer | None:
+    return PacsTransfer.objects.filter(bucket=bucket, user=user).first()
+
+
+def pacs_panel(*, user, bucket) -> dict | None:
+    """Return the received study page's "Send to my PACS" context, or None."""
+    destination = destination_for(user=user, bucket=bucket)
+    if destination is None:
+        return None
+    return {
+        "destination": destination,
+        "transfer": latest_transfer(user=user, bucket=bucket),
+    }
+
+
+def pacs_transfer_start(*, bucket: Bucket, user, destination) -> PacsTransfer:
+    """Record a transfer of the bucket to the destination; send it after commit.
+
+    A transfer of this user's for this bucket still waiting or sending is
+    returned instead of starting a second one (a double click sends once).
+    """
+    running = PacsTransfer.objects.filter(
+        bucket=bucket,
+        user=user,
+        status__in=RUNNING,
+        # A transfer its worker left behind (it died) does not block a new try.
+        created_at__gte=timezone.now() - STALE_AFTER,
+    ).first()
+    if running is not None:
+        return running
+    transfer = PacsTransfer.objects.create(
+        bucket=bucket,
+        user=user,
+        ae_title=destination.ae_title,
+        host=destination.host,
+        port=destination.port,
+    )
+    transfer_id = transfer.pk
+    transaction.on_commit(lambda: pacs_transfer_publish(transfer_id=transfer_id))
+    return transfer
+
+
+def pacs_transfer_publish(*, transfer_id: int) -> bool:
+    """Hand the transfer's task to the broker; a refusal fails the transfer only."""
+    try:
+        send_to_pacs.apply_async(
+            args=[transfer_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker failure
+        logger.warning(
+            "PACS transfer %s not queued: the broker refused (%s)",
+            transfer_id,
+            type(exc).__name__,
+        )
+        transfer = PacsTransfer.objects.filter(pk=transfer_id).first()
+        language = getattr(getattr(transfer, "user", None), "language", None)
+        with translation.override(language or translation.get_language()):
+            error = _("PACSshare's task queue is unavailable. Try again later.")
+        PacsTransfer.objects.filter(
+            pk=transfer_id, status=PacsTransfer.Status.PENDING
+        ).update(
+            status=PacsTransfer.Status.FAILED, error=error, finished_at=timezone.now()
+        )
+        return False
+    return True
