@@ -1,4 +1,4 @@
-"""The product's URLs plus the two baselines the page benchmark compares against.
+"""The product's URLs plus the baselines the page benchmark compares against.
 
 Loaded only through bench/settings.py (ROOT_URLCONF); never part of production.
 """
@@ -30,9 +30,40 @@ ROWS = [
 ]
 
 
+# What a Status Forwarding row shows, in memory.
+STATUS_ROWS = [
+    {
+        "pk": n,
+        "recipient": f"Dr. Anne Peeters{n}",
+        "require_otp": n % 3 == 0,
+        "status": "opened" if n % 2 else "not_opened",
+        "opened_at": datetime.datetime(2024, 1 + n % 12, 1 + n % 28, 9, 30),
+        "can_revoke": True,
+        "studies": [
+            {
+                "patient": f"Marie Peeters{n}",
+                "description": "CT thorax",
+                "study_date": datetime.date(2024, 1 + n % 12, 1 + n % 28),
+            }
+        ],
+        "sender": f"Dr. Jan Janssens{n}",
+        "department": "Radiology Bench 1",
+        "created_at": datetime.datetime(2024, 1 + n % 12, 1 + n % 28, 9, 0),
+        "valid_until": datetime.date(2025, 1 + n % 12, 1 + n % 28),
+        "mail_status": "sent",
+    }
+    for n in range(50)
+]
+
+
 def baseline_template(request):
     """Render a 50-row table in the site's layout, from memory (no query)."""
     return render(request, "bench/baseline_rows.html", {"rows": ROWS})
+
+
+def baseline_status(request):
+    """Render a 50-row Status Forwarding table in the site's layout (no query)."""
+    return render(request, "bench/baseline_status.html", {"rows": STATUS_ROWS})
 
 
 def baseline_pk(request, pk):
@@ -44,5 +75,6 @@ def baseline_pk(request, pk):
 urlpatterns = [
     path("bench/baseline/template/", baseline_template),
     path("bench/baseline/pk/<int:pk>/", baseline_pk),
+    path("bench/baseline/status/", baseline_status),
     *product_urlpatterns,
 ]

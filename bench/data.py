@@ -36,6 +36,9 @@ DATABASE = "bench_pages"
 SEED = 20240601
 SENDER = "bench-sender"
 SENDER_DEPARTMENT = 1  # the directory loader's first department
+ADMIN = "bench-admin"  # a department admin of the sender's department
+RECIPIENT = "bench-recipient"  # holds RECIPIENT_SHARES buckets
+RECIPIENT_SHARES = 200
 SERIES_PER_STUDY = 2
 INSTANCES_PER_SERIES = 3
 SHARE_SIZE = 2  # buckets per share
@@ -515,11 +518,160 @@ def sender_world(*, seed, users):
     bucket = Bucket(share=share, recipient_user=sender, require_otp=True)
     bucket.set_link_secret()
     bucket.save()
-    media = Path(os.environ["MEDIA_ROOT"]) / FRAME_FILE
-    media.parent.mkdir(parents=True, exist_ok=True)
-    import pydicom.data
+    copy_frame_file()
 
-    shutil.copy(Path(pydicom.data.DATA_ROOT, "test_files", "CT_small.dcm"), media)
+
+def copy_frame_file():
+    """Put the frame every instance points at under this checkout's MEDIA_ROOT."""
+    media = Path(os.environ["MEDIA_ROOT"]) / FRAME_FILE
+    if not media.exists():
+        media.parent.mkdir(parents=True, exist_ok=True)
+        import pydicom.data
+
+        shutil.copy(Path(pydicom.data.DATA_ROOT, "test_files", "CT_small.dcm"), media)
+
+
+def page_world(*, seed=SEED):
+    """Add, where missing, the recipient's and the department admin's pages' data.
+
+    A department admin of the sender's department (Status Forwarding over what it
+    sent: half of the buckets) and a recipient holding RECIPIENT_SHARES buckets,
+    one share each, from every department: one study each, every fourth with two;
+    some with a message, a label, urgent, anonymized or asking for the SMS code.
+    Idempotent, and run on a database already loaded: no reload is needed.
+    """
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from recipients.models import Department, Membership, User
+    from sharing.models import Bucket, BucketOpening, Label, Notification, Share
+    from studies.models import Study
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Two benchmarks starting at once add the data once.
+            cursor.execute("SELECT pg_advisory_xact_lock(20240601)")
+        department = Department.objects.get(pk=SENDER_DEPARTMENT)
+        if not User.objects.filter(username=ADMIN).exists():
+            admin = User.objects.create_user(
+                username=ADMIN,
+                first_name="Bench",
+                last_name="Admin",
+                email="bench-admin@example-hospital.be",
+                language="en",
+                password=None,
+            )
+            Membership.objects.create(user=admin, department=department, is_admin=True)
+        recipient = User.objects.filter(username=RECIPIENT).first()
+        if recipient is not None and recipient.buckets.count() == RECIPIENT_SHARES:
+            return
+        if recipient is not None:
+            Share.objects.filter(buckets__recipient_user=recipient).delete()
+            recipient.delete()
+        recipient = User.objects.create_user(
+            username=RECIPIENT,
+            first_name="Bench",
+            last_name="Recipient",
+            email="bench-recipient@example-hospital.be",
+            mobile="+32470000001",
+            language="en",
+            password=None,
+        )
+        rng = random.Random(seed + 30)
+        departments = list(Department.objects.order_by("pk")[:20])
+        labels = {label.department_id: label for label in Label.objects.all()}
+        senders = list(
+            User.objects.filter(is_active=True, pk__lte=50_000)
+            .exclude(username__startswith="bench-")
+            .order_by("pk")[:500]
+        )
+        today = timezone.localdate()
+        shares = Share.objects.bulk_create(
+            Share(
+                sender=senders[rng.randrange(len(senders))],
+                source_department=departments[s % len(departments)],
+                access="read" if s % 3 else "write",
+                reason="Second opinion",
+                language="en",
+                valid_until=None if s % 5 == 0 else today + datetime.timedelta(30 + s),
+                patient_agreed_at=timezone.now(),
+                label=labels.get(departments[s % len(departments)].pk),
+                urgent=s % 7 == 0,
+                anonymize=s % 10 == 9,
+                message="Please have a look." if s % 4 == 0 else "",
+                wizard_run=f"bench-recipient-{s}",
+            )
+            for s in range(RECIPIENT_SHARES)
+        )
+        study_ids = {}
+        for share in shares:
+            picked = study_ids.setdefault(share.source_department_id, [])
+            if not picked:
+                picked.extend(
+                    Study.objects.filter(department_id=share.source_department_id)
+                    .order_by("-study_date", "-id")
+                    .values_list("pk", flat=True)[: 3 * RECIPIENT_SHARES]
+                )
+        through = []
+        for s, share in enumerate(shares):
+            pool = study_ids[share.source_department_id]
+            for k in range(2 if s % 4 == 3 else 1):
+                through.append(
+                    Share.studies.through(share=share, study_id=pool[(2 * s + k)])
+                )
+        Share.studies.through.objects.bulk_create(through)
+        buckets = []
+        for s, share in enumerate(shares):
+            bucket = Bucket(
+                share=share, recipient_user=recipient, require_otp=s % 5 == 4
+            )
+            bucket.set_link_secret()
+            buckets.append(bucket)
+        buckets = Bucket.objects.bulk_create(buckets)
+        Notification.objects.bulk_create(
+            Notification(
+                channel="email",
+                kind="share",
+                bucket=bucket,
+                to_address=recipient.email,
+                language="en",
+                subject="A study was shared with you",
+                status="sent",
+                sent_at=timezone.now(),
+            )
+            for bucket in buckets
+        )
+        BucketOpening.objects.bulk_create(
+            BucketOpening(bucket=bucket, user=recipient)
+            for s, bucket in enumerate(buckets)
+            if s % 2 == 0
+        )
+    print(
+        f"added {RECIPIENT} with {RECIPIENT_SHARES} shares and {ADMIN}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def received_study_url():
+    """Return the URL of the recipient's newest plain one-study bucket's study."""
+    from django.urls import reverse
+
+    from sharing.models import Bucket
+
+    bucket = (
+        Bucket.objects.filter(
+            recipient_user__username=RECIPIENT,
+            require_otp=False,
+            share__anonymize=False,
+        )
+        .order_by("-share__created_at", "-pk")
+        .first()
+    )
+    study = bucket.share.studies.order_by("pk").first()
+    return reverse(
+        "sharing:received_study", kwargs={"bucket_id": bucket.pk, "study_id": study.pk}
+    )
 
 
 def ensure_loaded(*, users, studies, buckets, seed, reload=False):
@@ -539,8 +691,7 @@ def ensure_loaded(*, users, studies, buckets, seed, reload=False):
         print(f"reusing the {users:,} directory users", file=sys.stderr)
     with connection.cursor() as cursor:
         current = state(cursor)
-    frame = Path(os.environ["MEDIA_ROOT"]) / FRAME_FILE
-    if reload or not users_loaded or current != params or not frame.exists():
+    if reload or not users_loaded or current != params:
         load_hospital(users=users, studies=studies, buckets=buckets, seed=seed)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_pages_state")
@@ -550,6 +701,9 @@ def ensure_loaded(*, users, studies, buckets, seed, reload=False):
             )
     else:
         print(f"reusing {studies:,} studies and {buckets:,} buckets", file=sys.stderr)
+    # Another checkout reusing the database has its own MEDIA_ROOT.
+    copy_frame_file()
+    page_world(seed=seed)
     return time.monotonic() - started
 
 

@@ -14,7 +14,11 @@ The baselines are measured before and after the pages; their mean is used.
 
 Pages: the overview (50 rows), the three wizard steps (a prepared wizard
 session: 5 studies, 3 recipients), the directory search fragment (realistic
-queries in turn), the SMS code page and an already rendered frame.
+queries in turn), the SMS code page and an already rendered frame; Status
+Forwarding (50 rows) for an admin of the sender's department, against a bare
+template of its own 50 rows; and the recipient's pages for a user holding 200
+shares (bench/data.py page_world): "Shared with me" (50 rows) and a received
+study. A page may name its own session (the admin's, the recipient's).
 
     .venv/bin/python bench/pages.py [--seconds 10] [--json out.json]
 """
@@ -88,15 +92,20 @@ def collect_static():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
-def sender_session():
-    """Return a logged-in session key of the benchmark's sender."""
+def sender_session(username=data.SENDER):
+    """Return a logged-in session key of the benchmark's sender (or `username`)."""
     from django.test import Client
 
     from recipients.models import User
 
     client = Client()
-    client.force_login(User.objects.get(username=data.SENDER))
+    client.force_login(User.objects.get(username=username))
     return client, client.cookies["sessionid"].value
+
+
+def session_of(pages, name, session):
+    """Return the session a page is loaded with: its own, or the sender's."""
+    return pages[name][2] if len(pages[name]) > 2 else session
 
 
 def prepare_wizard(client):
@@ -194,6 +203,35 @@ def targets(seed):
         "SMS code page": ([code_url], 'name="code"'),
         "frame (rendered)": ([frame], None),
     }
+    data.page_world()
+    _admin, admin_session = sender_session(data.ADMIN)
+    recipient, recipient_session = sender_session(data.RECIPIENT)
+    received = data.received_study_url()
+    # The first opening of the study, as a recipient's later visits find it.
+    assert recipient.get(received).status_code == 200
+    pages.update(
+        {
+            "bare status template (baseline)": (
+                ["/bench/baseline/status/"],
+                "Baseline: 50",
+            ),
+            "Status Forwarding (50 rows)": (
+                [reverse("sharing:status_forwarding")],
+                "status-table",
+                admin_session,
+            ),
+            "Shared with me (200 shares)": (
+                [reverse("sharing:shared_with_me")],
+                "received-table",
+                recipient_session,
+            ),
+            "received study (200 shares)": (
+                [received],
+                'id="viewer"',
+                recipient_session,
+            ),
+        }
+    )
     return session, pages
 
 
@@ -253,9 +291,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def preflight(port, session, pages):
     """Check every page answers 200 with what it should show (not a login page)."""
-    for name, (paths, marker) in pages.items():
+    for name, (paths, marker, *_own) in pages.items():
         for path in paths:
-            status, headers, body = fetch(port, path, session)
+            status, headers, body = fetch(port, path, session_of(pages, name, session))
             if status != 200:
                 raise RuntimeError(f"{name}: {path} answered {status}")
             if marker is not None and marker not in body.decode():
@@ -266,6 +304,10 @@ def preflight(port, session, pages):
                 rows = body.decode().count('class="study-select"')
                 if rows != 50:
                     raise RuntimeError(f"overview shows {rows} rows, not 50")
+            if name.startswith(("Status Forwarding", "Shared with me")):
+                rows = body.decode().count("<tr") - 1
+                if rows != 50:
+                    raise RuntimeError(f"{name} shows {rows} rows, not 50")
 
 
 def wrk(port, session, paths, *, seconds, threads, connections):
@@ -303,7 +345,8 @@ def wrk(port, session, paths, *, seconds, threads, connections):
 
 def measure(port, session, pages, args, log):
     names = list(pages)
-    baselines, others = names[:2], names[2:]
+    baselines = [name for name in names if name.endswith("(baseline)")]
+    others = [name for name in names if name not in baselines]
     results = {name: [] for name in names}
     order = baselines + others + baselines
     for name in order:
@@ -312,8 +355,9 @@ def measure(port, session, pages, args, log):
             "threads": args.threads,
             "connections": args.connections,
         }
-        wrk(port, session, paths, seconds=args.warmup, **load)
-        figures = wrk(port, session, paths, seconds=args.seconds, **load)
+        own = session_of(pages, name, session)
+        wrk(port, own, paths, seconds=args.warmup, **load)
+        figures = wrk(port, own, paths, seconds=args.seconds, **load)
         if figures["errors"] or figures["status_errors"]:
             raise RuntimeError(f"{name}: wrk saw errors {figures}")
         results[name].append(figures)
@@ -352,37 +396,48 @@ def rows_of(results):
             }
         )
 
-    for name in ("bare template (baseline)", "primary key (baseline)"):
+    for name in (
+        "bare template (baseline)",
+        "primary key (baseline)",
+        "bare status template (baseline)",
+    ):
         r = results[name]
         row(f"{name} req/s", r["rps"], "req/s", "", None, "", None)
         row(f"{name} p50/p99", r["p99"], "ms", "", None, f"p50 {r['p50']:.1f}", None)
+    status_template = results["bare status template (baseline)"]
     for name in (
         "overview (50 rows)",
         "wizard: studies",
         "wizard: recipients",
         "wizard: parameters",
         "SMS code page",
+        "Status Forwarding (50 rows)",
+        "Shared with me (200 shares)",
+        "received study (200 shares)",
     ):
         r = results[name]
         goals = name != "SMS code page"
-        ratio = r["rps"] / template["rps"]
+        base_name, base = "bare template", template
+        if name.startswith("Status Forwarding"):
+            base_name, base = "bare status template", status_template
+        ratio = r["rps"] / base["rps"]
         row(
             f"{name} req/s",
             r["rps"],
             "req/s",
-            "bare template",
-            template["rps"],
+            base_name,
+            base["rps"],
             f">= {GOAL_RPS:.2f}" if goals else "(none)",
             ratio >= GOAL_RPS if goals else None,
         )
-        row(f"{name} p50", r["p50"], "ms", "bare template", template["p50"], "", None)
-        p99 = r["p99"] / template["p99"]
+        row(f"{name} p50", r["p50"], "ms", base_name, base["p50"], "", None)
+        p99 = r["p99"] / base["p99"]
         row(
             f"{name} p99",
             r["p99"],
             "ms",
-            "bare template",
-            template["p99"],
+            base_name,
+            base["p99"],
             f"<= {GOAL_P99:.1f}" if goals else "(none)",
             p99 <= GOAL_P99 if goals else None,
         )
@@ -517,14 +572,17 @@ def profile_missed(pid, session, pages, rows, args, log):
         time.sleep(1)  # py-spy attaches to the workers
         wrk(
             args.port,
-            session,
+            session_of(pages, name, session),
             pages[name][0],
             seconds=args.profile_seconds,
             threads=args.threads,
             connections=args.connections,
         )
         spy.wait(timeout=60)
-        profiles[name] = profiling.summarize(output)
+        try:
+            profiles[name] = profiling.summarize(output)
+        except (OSError, ValueError) as error:  # a profile never costs the table
+            profiles[name] = [f"(no profile: {error})"]
         log(f"pages: profiled {name}")
     return profiles
 

@@ -71,7 +71,8 @@ def summarize(output, *, top=8):
     path = Path(output)
     if not path.exists():
         return ["(no profile: py-spy wrote nothing)"]
-    for line in path.read_text().splitlines():
+    # py-spy writes frames' names as it finds them: not always valid UTF-8.
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit() or "handle_request" not in stack:
             continue

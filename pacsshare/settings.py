@@ -159,8 +159,10 @@ DICOM_MAX_INFLATED_BYTES = env.int("DICOM_MAX_INFLATED_BYTES", default=256 * 102
 DICOM_RECEIVER_AE_TITLE = env.str("DICOM_RECEIVER_AE_TITLE", default="PACSSHARE")
 DICOM_RECEIVER_HOST = env.str("DICOM_RECEIVER_HOST", default="127.0.0.1")
 DICOM_RECEIVER_PORT = env.int("DICOM_RECEIVER_PORT", default=11112)
-# Studies per page of the overview (the benchmark serves 50).
+# Studies per page of the overview, recipients per page of Status Forwarding (the
+# benchmark serves 50 of each).
 OVERVIEW_PAGE_SIZE = env.int("OVERVIEW_PAGE_SIZE", default=25)
+STATUS_PAGE_SIZE = env.int("STATUS_PAGE_SIZE", default=25)
 
 # The department's DICOMweb source (studies/dicomnet/source.py): seconds to
 # connect and to wait for an answer, and how many studies a search shows.

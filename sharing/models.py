@@ -110,7 +110,11 @@ class Share(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("share")
         verbose_name_plural = _("shares")
-        indexes = [models.Index(fields=["source_department", "-created_at"])]
+        indexes = [
+            models.Index(fields=["source_department", "-created_at"]),
+            # Status Forwarding walks the newest shares first and stops at a page.
+            models.Index(fields=["-created_at", "-id"], name="share_newest_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "wizard_run"],

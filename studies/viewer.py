@@ -190,8 +190,12 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
             "report_readable": permissions.report_readable,
             "report_writable": permissions.report_writable and bool(urls.report_edit),
             "report": report,
+            # A study read with `report_has_revisions` (the received study's
+            # page) asks for them only when there are.
             "report_revisions": (
-                list(report.revisions.select_related("author")[:20]) if report else []
+                list(report.revisions.select_related("author")[:20])
+                if report and getattr(study, "report_has_revisions", True)
+                else []
             ),
             "report_form": form,
             "report_edit_url": urls.report_edit,

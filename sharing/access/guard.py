@@ -15,6 +15,7 @@ import functools
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -22,9 +23,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
+from studies.models import ReportRevision
+
 from ..audit.record import audit_record
-from ..models import AuditEvent, Pseudonym
-from .selectors import buckets_with_share, recipient_q
+from ..models import AuditEvent, BucketOpening, Pseudonym, Share
+from .selectors import buckets_with_share, recipient_q, with_reaching_access
 
 # The session keeps, per bucket id, that its SMS code was entered in this session.
 SESSION_VERIFIED_KEY = "sharing.otp_verified_buckets"
@@ -98,7 +101,18 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True):
     user = request.user
     bucket = None
     if user.is_authenticated:
-        bucket = buckets_with_share().filter(recipient_q(user), pk=bucket_id).first()
+        # Whether this user opened it before comes along: a later visit to the
+        # study page then writes no opening and reads none.
+        bucket = (
+            buckets_with_share()
+            .filter(recipient_q(user), pk=bucket_id)
+            .annotate(
+                opened_by_user=Exists(
+                    BucketOpening.objects.filter(bucket=OuterRef("pk"), user=user)
+                )
+            )
+            .first()
+        )
     if bucket is None:
         # A bucket of someone else and an id that does not exist look the same to
         # the visitor (the AccessRefused carries no bucket); the log names the
@@ -232,13 +246,32 @@ def next_page_of_bucket(request, bucket):
 BUCKET_PAGES = frozenset({"received", "received_study"})
 
 
-def get_study_of_bucket(bucket, study_id):
-    """Return a study the bucket holds, with its patient, or raise 404."""
-    study = (
-        bucket.share.studies.select_related("patient", "department")
-        .filter(pk=study_id)
-        .first()
-    )
+def get_study_of_bucket(bucket, study_id, *, request=None):
+    """Return a study the bucket holds, with its patient, or raise 404.
+
+    For the study's page (`request` given), its report and what the page needs
+    come in the same query: `share_study_count` (the studies of the share),
+    `report_has_revisions` and the access the user's other buckets give
+    (with_reaching_access).
+    """
+    studies = bucket.share.studies.select_related("patient", "department")
+    if request is not None:
+        open_ids = [int(pk) for pk in request.session.get(SESSION_VERIFIED_KEY, [])]
+        studies = with_reaching_access(
+            studies, user=request.user, bucket=bucket, open_ids=open_ids
+        )
+        studies = studies.select_related("report").annotate(
+            share_study_count=Subquery(
+                Share.studies.through.objects.filter(share_id=bucket.share_id)
+                .values("share_id")
+                .annotate(n=Count("pk"))
+                .values("n")
+            ),
+            report_has_revisions=Exists(
+                ReportRevision.objects.filter(report__study=OuterRef("pk"))
+            ),
+        )
+    study = studies.filter(pk=study_id).first()
     if study is None:
         raise Http404("No such study in this share.")
     return study

@@ -1,14 +1,12 @@
 """Reads of the recipient side: which buckets reach a user, and what they allow."""
 
-import datetime
-
-from django.db.models import Prefetch, Q
-from django.utils import timezone
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from studies.models import Study
 
 from ..models import ACCESS_RANK, Access, Bucket, BucketOpening
+from ..status.selectors import expired_q
 
 
 def recipient_q(user):
@@ -57,6 +55,33 @@ def valid_buckets_reaching(*, user, study):
     return buckets
 
 
+def with_reaching_access(studies, *, user, bucket, open_ids):
+    """Annotate studies with `reaching_read` and `reaching_write`: whether another
+    of the user's buckets holding the study gives that access (rule 19).
+
+    Those count that are not revoked, not locked, not anonymized, and open
+    (no SMS code asked, or its id in `open_ids`: codes entered this session).
+    Expiry does not matter here: `bucket` itself is valid, so the others count
+    (valid_buckets_reaching). report_rank reads these instead of querying.
+    """
+    others = (
+        Bucket.objects.filter(
+            recipient_q(user),
+            share__studies=OuterRef("pk"),
+            revoked_at__isnull=True,
+            locked_at__isnull=True,
+            share__revoked_at__isnull=True,
+            share__anonymize=False,
+        )
+        .exclude(pk=bucket.pk)
+        .filter(Q(require_otp=False) | Q(pk__in=open_ids))
+    )
+    return studies.annotate(
+        reaching_read=Exists(others.filter(share__access=Access.IMAGES_READ)),
+        reaching_write=Exists(others.filter(share__access=Access.IMAGES_WRITE)),
+    )
+
+
 def report_rank(*, bucket, study, user, is_open):
     """Return the report access rank the user holds on a study through a bucket.
 
@@ -69,6 +94,11 @@ def report_rank(*, bucket, study, user, is_open):
     if bucket.share.anonymize:
         return None
     rank = ACCESS_RANK[Access(bucket.share.access)]
+    if hasattr(study, "reaching_write"):  # with_reaching_access: no query
+        for access in (Access.IMAGES_READ, Access.IMAGES_WRITE):
+            if getattr(study, f"reaching_{access}"):
+                rank = max(rank, ACCESS_RANK[access])
+        return rank
     for other in valid_buckets_reaching(user=user, study=study):
         if other.pk == bucket.pk or other.share.anonymize or not is_open(other):
             continue
@@ -76,51 +106,67 @@ def report_rank(*, bucket, study, user, is_open):
     return rank
 
 
-def _maybe_expired_cutoff():
-    """Return the earliest valid-till date that may still be open somewhere.
-
-    The day ends at midnight in the department's zone; zones run from UTC-12 to
-    UTC+14, so a valid-till before yesterday (UTC) is over everywhere. The rest
-    is checked exactly in Python with Bucket.is_expired.
-    """
-    return timezone.now().date() - datetime.timedelta(days=1)
-
-
-def buckets_received_by(*, user):
+def buckets_valid_for(*, user):
     """Return the user's buckets that still show: not revoked, not expired.
 
     A bucket counts when it was sent to the user, to one of their groups or to one
-    of their departments. Locked buckets stay (they show as locked). Each bucket
-    comes with its share, sender, department, label, studies and patients,
-    pseudonyms, and this user's first opening, in a fixed number of queries.
+    of their departments. Locked buckets stay (they show as locked). Expiry (the
+    end of the valid-till day in the sending department's zone) is decided in
+    SQL, so a page of them can be cut in the database.
     """
     if not user.is_authenticated:
-        return []
-    candidates = (
-        buckets_with_share()
-        .filter(recipient_q(user))
-        .filter(revoked_at__isnull=True, share__revoked_at__isnull=True)
-        .filter(
-            Q(share__valid_until__isnull=True)
-            | Q(share__valid_until__gte=_maybe_expired_cutoff())
-        )
-        .prefetch_related(
-            Prefetch(
-                "share__studies",
-                queryset=Study.objects.select_related("patient").order_by(
-                    "-study_date", "-id"
-                ),
-            ),
-            "pseudonyms",
-            Prefetch(
-                "openings",
-                queryset=BucketOpening.objects.filter(user=user),
-                to_attr="openings_by_user",
-            ),
-        )
-        .order_by("-share__created_at", "-id")
+        return Bucket.objects.none()
+    # The ids themselves, not subqueries: PostgreSQL then reads the user's few
+    # buckets through the three indexes instead of scanning every bucket.
+    groups = list(user.user_groups.values_list("pk", flat=True))
+    reaching = (
+        Q(recipient_user=user)
+        | Q(recipient_group__in=groups)
+        | Q(recipient_department__in=user.department_ids)
     )
-    return [bucket for bucket in candidates if not bucket.is_expired]
+    return (
+        Bucket.objects.filter(reaching)
+        .filter(revoked_at__isnull=True, share__revoked_at__isnull=True)
+        .exclude(expired_q())
+    )
+
+
+def studies_received_by(*, user):
+    """Return one row per study of each of the user's valid buckets, newest share
+    first: Study objects with their patient, `bucket_id` and `opened` (this user
+    opened the bucket), in one query."""
+    return (
+        Study.objects.filter(shares__buckets__in=buckets_valid_for(user=user))
+        .annotate(
+            bucket_id=F("shares__buckets__id"),
+            shared_at=F("shares__created_at"),
+            opened=Exists(
+                BucketOpening.objects.filter(bucket_id=OuterRef("bucket_id"), user=user)
+            ),
+        )
+        .select_related("patient")
+        .order_by(
+            "-shared_at",
+            "-bucket_id",
+            F("study_date").desc(nulls_last=True),
+            "-id",
+        )
+    )
+
+
+def buckets_of_rows(*, bucket_ids):
+    """Return {id: bucket} of the buckets a page of rows shows, with their share,
+    sender, department, label and pseudonyms."""
+    # Not the recipient columns of buckets_with_share(): the list does not show
+    # them, and each join costs PostgreSQL's planner and Django's row building.
+    buckets = (
+        Bucket.objects.filter(pk__in=bucket_ids)
+        .select_related(
+            "share", "share__source_department", "share__sender", "share__label"
+        )
+        .prefetch_related("pseudonyms")
+    )
+    return {bucket.pk: bucket for bucket in buckets}
 
 
 def access_label(share):

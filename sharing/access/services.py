@@ -11,8 +11,15 @@ def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
     turns green) and True is returned; later ones return False. With
     `first_only`, a later opening is not audited again (a series page reached
     from a bookmark counts as opening the study; the study page audits each).
+    A bucket from the guard knows whether this user opened it already
+    (`opened_by_user`): a later visit then reads no opening.
     """
-    _opening, created = BucketOpening.objects.get_or_create(bucket=bucket, user=user)
+    if getattr(bucket, "opened_by_user", False):
+        created = False
+    else:
+        _opening, created = BucketOpening.objects.get_or_create(
+            bucket=bucket, user=user
+        )
     if created or not first_only:
         audit_record(
             action=AuditEvent.Action.BUCKET_OPENED,

@@ -91,7 +91,11 @@ def received_study_context(*, bucket, study):
             if may_reshare(bucket)
             else None
         ),
-        "study_count": share.studies.count(),
+        "study_count": (
+            study.share_study_count
+            if hasattr(study, "share_study_count")
+            else share.studies.count()
+        ),
         "ohif_url": open_in_ohif_url(bucket, study),
     }
 
@@ -128,7 +132,7 @@ def _audit_report_shown(request, *, bucket, study, view):
 @bucket_view
 def received_study(request, bucket, study_id):
     """Show a received study: exam header, series, the sender's message, viewer."""
-    study = get_study_of_bucket(bucket, study_id)
+    study = get_study_of_bucket(bucket, study_id, request=request)
     bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
     return render_received_study(request, bucket=bucket, study=study)
 
@@ -136,7 +140,7 @@ def received_study(request, bucket, study_id):
 @bucket_view
 def received_series(request, bucket, study_id, series_id):
     """Show a received study with one of its series in the viewer."""
-    study = get_study_of_bucket(bucket, study_id)
+    study = get_study_of_bucket(bucket, study_id, request=request)
     series = viewer.series_for_study(study=study, series_id=series_id)
     bucket_mark_opened(
         bucket=bucket, user=request.user, study=study, request=request, first_only=True
@@ -147,7 +151,7 @@ def received_series(request, bucket, study_id, series_id):
 @bucket_view
 def received_message(request, bucket, study_id):
     """Show a received study with the sender's "Message" series open."""
-    study = get_study_of_bucket(bucket, study_id)
+    study = get_study_of_bucket(bucket, study_id, request=request)
     if not bucket.share.message:
         raise Http404("This share has no message.")
     bucket_mark_opened(
@@ -210,7 +214,7 @@ def received_report(request, bucket, study_id):
 
     An anonymized bucket, or one without report access, answers 404 to both.
     """
-    study = get_study_of_bucket(bucket, study_id)
+    study = get_study_of_bucket(bucket, study_id, request=request)
     permissions = bucket_permissions(request, bucket=bucket, study=study)
     if not permissions.report_readable:
         raise Http404("No report here.")

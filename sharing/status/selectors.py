@@ -17,11 +17,10 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from recipients.models import Department, User
+from recipients.models import Department
 from studies.models import Study
 
-from ..models import BucketOpening, Notification
-from .guard import outgoing_buckets_visible_to
+from ..models import BucketOpening, Notification, Share
 
 
 class BucketStatus(models.TextChoices):
@@ -51,7 +50,8 @@ def departments_visible_to(*, user):
 
 def expired_q():
     # A share expires at the end of its valid-till day in its department's zone.
-    zones = Department.objects.values_list("time_zone", flat=True).distinct()
+    # order_by(): the default ordering by name would make every row distinct.
+    zones = Department.objects.order_by().values_list("time_zone", flat=True).distinct()
     q = Q(pk__in=[])
     now = timezone.now()
     for zone in zones:
@@ -126,7 +126,7 @@ def buckets_filter(
     *,
     status="",
     department=None,
-    sender=None,
+    sender="",
     shared_from=None,
     shared_to=None,
     search="",
@@ -136,6 +136,9 @@ def buckets_filter(
 
     With `user`, a patient matches only where that user may see the patient: a
     re-sharer of anonymized data must not learn real names by searching them.
+    `sender` and `search` match words of names. Each filter is a condition on
+    the bucket's own row (EXISTS for the share's studies), so no DISTINCT over
+    all the buckets is needed.
     """
     if status == BucketStatus.REVOKED:
         buckets = buckets.filter(_revoked_q())
@@ -173,8 +176,12 @@ def buckets_filter(
         buckets = buckets.filter(Exists(_share_mail(Notification.Status.FAILED)))
     if department is not None:
         buckets = buckets.filter(share__source_department=department)
-    if sender is not None:
-        buckets = buckets.filter(share__sender=sender)
+    for word in sender.split():
+        buckets = buckets.filter(
+            Q(share__sender__first_name__icontains=word)
+            | Q(share__sender__last_name__icontains=word)
+            | Q(share__sender__username__icontains=word)
+        )
     if shared_from is not None:
         buckets = buckets.filter(share__created_at__date__gte=shared_from)
     if shared_to is not None:
@@ -191,18 +198,18 @@ def buckets_filter(
             | Q(recipient_user__username__icontains=word)
             | Q(recipient_group__name__icontains=word)
             | Q(recipient_department__name__icontains=word)
-            | (
-                patient_visible
-                & (
-                    Q(share__studies__patient__family_name__icontains=word)
-                    | Q(share__studies__patient__given_name__icontains=word)
-                    | Q(share__studies__patient__patient_id__icontains=word)
-                )
-            )
+            | (patient_visible & Exists(_studies_of_patient_matching(word)))
         )
-    if search.split():
-        buckets = buckets.distinct()
     return buckets
+
+
+def _studies_of_patient_matching(word):
+    return Share.studies.through.objects.filter(
+        Q(study__patient__family_name__icontains=word)
+        | Q(study__patient__given_name__icontains=word)
+        | Q(study__patient__patient_id__icontains=word),
+        share_id=OuterRef("share_id"),
+    )
 
 
 def bucket_status(bucket, *, now=None):
@@ -217,11 +224,3 @@ def bucket_status(bucket, *, now=None):
     if bucket.first_opened_at is not None:
         return BucketStatus.OPENED
     return BucketStatus.NOT_OPENED
-
-
-def senders_visible_to(*, user):
-    """Return the users who sent the buckets the user may see (for the filter)."""
-    buckets = outgoing_buckets_visible_to(user=user)
-    return User.objects.filter(pk__in=buckets.values("share__sender")).order_by(
-        "last_name", "first_name"
-    )

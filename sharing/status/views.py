@@ -4,10 +4,10 @@ outgoing buckets; department admins export the access log."""
 import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,8 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from pacsshare.paginator import CappedPaginator
+
 from ..audit.export import audit_csv_response, audit_events_for_export
-from ..models import Pseudonym
+from ..models import Bucket, Pseudonym
 from .guard import (
     SenderAction,
     departments_administered_by,
@@ -24,6 +26,7 @@ from .guard import (
     outgoing_buckets_visible_to,
     sender_may,
 )
+from .rows import bucket_rows_html
 from .selectors import (
     MAIL_STATUS_CHOICES,
     BucketStatus,
@@ -31,7 +34,6 @@ from .selectors import (
     buckets_filter,
     buckets_with_status_columns,
     departments_visible_to,
-    senders_visible_to,
 )
 from .services import (
     BucketAlreadyRevoked,
@@ -40,7 +42,6 @@ from .services import (
     bucket_unlock,
 )
 
-BUCKETS_PER_PAGE = 25
 DATE_INPUT_FORMATS = ["%d/%m/%Y", "%Y-%m-%d"]
 
 
@@ -71,11 +72,14 @@ class StatusFilterForm(forms.Form):
         queryset=None,
         empty_label=gettext_lazy("All departments"),
     )
-    sender = forms.ModelChoiceField(
+    # A name, not a list: a department's senders run into the thousands.
+    sender = forms.CharField(
         label=gettext_lazy("Shared by"),
         required=False,
-        queryset=None,
-        empty_label=gettext_lazy("Anyone"),
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("Name"), "type": "search"}
+        ),
     )
     shared_from = forms.DateField(
         label=gettext_lazy("Shared from"),
@@ -93,14 +97,13 @@ class StatusFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["department"].queryset = departments_visible_to(user=user)
-        self.fields["sender"].queryset = senders_visible_to(user=user)
 
     def filters(self):
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         return {
             "status": data.get("status") or "",
             "department": data.get("department"),
-            "sender": data.get("sender"),
+            "sender": data.get("sender") or "",
             "shared_from": data.get("shared_from"),
             "shared_to": data.get("shared_to"),
             "search": data.get("q") or "",
@@ -143,18 +146,27 @@ def status_forwarding(request):
         **form.filters(),
         user=request.user,
     )
-    buckets = buckets_with_status_columns(buckets).order_by(
-        "-share__created_at", "-share_id", "pk"
-    )
-    page = Paginator(buckets, BUCKETS_PER_PAGE).get_page(request.GET.get("page"))
-    # One query for the departments the user administers, not one per row.
-    administered = set(
-        departments_administered_by(user=request.user).values_list("pk", flat=True)
-    )
-    member_of = set(request.user.departments.values_list("pk", flat=True))
+    # The page's 50 ids first, over the bucket and share rows only; then those 50
+    # with everything a row shows. A LIMIT-ed count numbers the pages.
+    ordered = buckets.order_by("-share__created_at", "-share_id", "pk")
+    page = CappedPaginator(
+        ordered.values_list("pk", flat=True),
+        settings.STATUS_PAGE_SIZE,
+        count_queryset=buckets,
+    ).get_page(request.GET.get("page"))
+    ids = list(page.object_list)
+    by_id = {
+        bucket.pk: bucket
+        for bucket in buckets_with_status_columns(Bucket.objects.filter(pk__in=ids))
+    }
+    # The user's departments (one query, remembered on the user): those they
+    # administer decide the actions, those they belong to what a row shows.
+    administered_departments = list(departments_administered_by(user=request.user))
+    administered = {department.pk for department in administered_departments}
+    member_of = set(request.user.department_ids)
     now = timezone.now()
     rows = []
-    for bucket in page.object_list:
+    for bucket in (by_id[pk] for pk in ids if pk in by_id):
         status = bucket_status(bucket, now=now)
         may = {
             action: sender_may(
@@ -189,6 +201,10 @@ def status_forwarding(request):
                 "date_to": today,
             },
         )
+        # The departments just read, not a query each time the select renders.
+        export_form.fields["department"].widget.choices = [
+            (department.pk, str(department)) for department in administered_departments
+        ]
     return render(
         request,
         "sharing/status/forwarding.html",
@@ -196,9 +212,12 @@ def status_forwarding(request):
             "form": form,
             "page": page,
             "rows": rows,
+            "rows_html": bucket_rows_html(rows, request),
             "query": query.urlencode(),
             "export_form": export_form,
             "statuses": BucketStatus,
+            # The department filter shows only where there is a choice.
+            "show_department": request.user.is_service_desk or len(member_of) > 1,
         },
     )
 
