@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from recipients.models import Membership
 from studies.models import DicomDestination
 
 from ..models import Bucket, PacsTransfer
@@ -43,13 +44,22 @@ def destination_for(*, user, bucket) -> DicomDestination | None:
     The user must be a member of a department with a destination; the bucket's
     own recipient department comes first, then the others by name.
     """
-    if not user.is_authenticated or not user.department_ids:
+    if not user.is_authenticated:
         return None
-    destinations = list(
-        DicomDestination.objects.filter(department_id__in=user.department_ids)
-        .select_related("department")
+    # One query gives the user's departments (remembered on the user, as
+    # department_ids does, for the rest of the page) and their destinations.
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("department__dicom_destination")
         .order_by("department__name")
     )
+    if not hasattr(user, "_department_ids"):
+        user._department_ids = [m.department_id for m in memberships]
+    destinations = [
+        m.department.dicom_destination
+        for m in memberships
+        if hasattr(m.department, "dicom_destination")
+    ]
     for destination in destinations:
         if destination.department_id == bucket.recipient_department_id:
             return destination
