@@ -2,8 +2,9 @@
 
 Every message is a ``Notification`` row created in the caller's transaction; the
 ``send_notification`` task (sharing/outbox/tasks.py) is queued with
-``transaction.on_commit``. Rows never hold secrets: the bucket link is derived when
-the mail is rendered and an OTP code is made by the task when it sends.
+``transaction.on_commit``. Rows never hold secrets: a share mail's content is
+stored without its link, which is derived from the bucket when the mail is
+rendered, and an OTP code is made by the task when it sends.
 """
 
 import logging
@@ -14,7 +15,12 @@ from django.utils import timezone
 from recipients.models import User
 
 from ..models import Bucket, Notification, OTPDevice
-from .delivery import bucket_locked_mail_subject, lease, share_mail_subject
+from .delivery import (
+    bucket_locked_mail_subject,
+    lease,
+    share_mail_context,
+    share_mail_subject,
+)
 from .tasks import send_notification
 
 logger = logging.getLogger(__name__)
@@ -52,10 +58,21 @@ def bucket_mail_recipients(*, bucket: Bucket) -> list[User]:
 
 
 def notifications_queue_for_bucket(*, bucket: Bucket) -> list[Notification]:
-    """Create one share e-mail per recipient address of a bucket; send after commit."""
+    """Create one share e-mail per recipient address of a bucket; send after commit.
+
+    The mail's subject and content but its link are built here, once per bucket,
+    so the worker sends it without loading the share (sharing/outbox/delivery.py).
+    """
+    users = bucket_mail_recipients(bucket=bucket)
+    if not users:
+        return []
     share = bucket.share
+    context = share_mail_context(bucket=bucket, language=share.language)
+    subject = share_mail_subject(
+        share=share, language=share.language, exam_count=context["exam_count"]
+    )
     created = []
-    for user in bucket_mail_recipients(bucket=bucket):
+    for user in users:
         notification = Notification.objects.create(
             leased_until=broker_lease(),
             channel=Notification.Channel.EMAIL,
@@ -64,7 +81,8 @@ def notifications_queue_for_bucket(*, bucket: Bucket) -> list[Notification]:
             user=user,
             to_address=user.email.strip(),
             language=share.language,
-            subject=share_mail_subject(share=share, language=share.language),
+            subject=subject,
+            mail_context={**context, "recipient_name": user.display_name},
         )
         notification_enqueue(notification)
         created.append(notification)
