@@ -220,6 +220,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
+# Celery's Django fix-up closes the database connection around every task unless
+# this is set: a new PostgreSQL backend per mail (fork, authentication, cold
+# caches) cost more than the mail. The worker keeps it for this many tasks, or
+# less by Django's own rules (pacsshare/celery.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_ACCEPT_CONTENT = ["json"]
 # Longer than any countdown or retry delay used by the tasks (at most 1 hour).
 # The socket timeouts keep a request that queues a task from hanging on a broker

@@ -403,6 +403,12 @@ class Notification(models.Model):
     to_address = models.CharField(_("to"), max_length=254)
     language = models.CharField(_("language"), max_length=2, choices=Language.choices)
     subject = models.CharField(_("subject"), max_length=255, blank=True)
+    # What a share mail says but its link, built in its language when the row is
+    # queued, so the worker renders it without loading the share. Never a secret:
+    # the link is derived from the bucket's secret only when the mail is sent.
+    mail_context = models.JSONField(
+        _("mail context"), null=True, blank=True, editable=False
+    )
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
     )

@@ -1,10 +1,15 @@
 """The outbox's sending side, on the worker: render and send a claimed message.
 
 The ``send_notification`` task claims a row with a conditional update (so a task
-delivered twice sends once) and calls ``notification_send``. The bucket link is
-derived from the bucket when the mail is rendered; an OTP code is generated here,
-stored only as a hash on the device and sent: it lives in memory and in the SMS
-only.
+delivered twice sends once) and calls ``notification_send``. A share mail's
+content but its link was built when the row was queued (``share_mail_context``);
+the link is derived from the bucket's secret, which the claim returns, when the
+mail is rendered. An OTP code is generated here, stored only as a hash on the
+device and sent: it lives in memory and in the SMS only.
+
+Per mail the worker makes two statements: the claim (an ``UPDATE … RETURNING``
+of the row and its bucket's link secret) and the mark "sent", each its own
+asynchronous commit; the SMTP connection stays open from mail to mail.
 """
 
 import datetime
@@ -19,7 +24,6 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -63,10 +67,10 @@ def bucket_link_url(bucket: Bucket) -> str:
     return settings.SITE_URL + reverse("sharing:bucket_link", args=[bucket.link_token])
 
 
-def share_mail_subject(*, share, language) -> str:
+def share_mail_subject(*, share, language, exam_count=None) -> str:
     """Return the subject of a share e-mail in the given language."""
     with translation.override(language):
-        count = share.studies.count()
+        count = share.studies.count() if exam_count is None else exam_count
         if count == 1:
             subject = _("%(sender)s shared an exam with you")
         else:
@@ -87,13 +91,19 @@ def bucket_locked_mail_subject(*, language) -> str:
         return str(_("A shared exam was locked after too many wrong codes"))
 
 
-def _exam_lines(bucket):
+def share_mail_studies(share):
+    """Return the share's studies in the order its mails list them."""
+    return list(share.studies.select_related("patient").order_by("study_date", "id"))
+
+
+def _exam_lines(bucket, *, studies=None, pseudonyms=None):
     share = bucket.share
-    pseudonyms = {}
-    if share.anonymize:
-        pseudonyms = {p.patient_id: p for p in Pseudonym.objects.filter(bucket=bucket)}
+    if share.anonymize and pseudonyms is None:
+        pseudonyms = list(Pseudonym.objects.filter(bucket=bucket))
+    pseudonyms = {p.patient_id: p for p in pseudonyms or ()}
     exams = []
-    studies = share.studies.select_related("patient").order_by("study_date", "id")
+    if studies is None:
+        studies = share_mail_studies(share)
     for study in studies:
         if share.anonymize:
             pseudonym = pseudonyms.get(study.patient_id)
@@ -115,31 +125,16 @@ def _exam_lines(bucket):
     return exams
 
 
-# The exam lines of a share's mails, per worker: every mail of a share lists the
-# same exams (but for anonymized shares, whose pseudonyms are per bucket). Keyed by
-# the share's creation time too, so a reused primary key never matches.
-_exam_lines_cache: dict = {}
-EXAM_LINES_CACHE_SIZE = 256
+def share_mail_context(
+    *, bucket: Bucket, language: str, studies=None, pseudonyms=None
+) -> dict:
+    """Return what every share e-mail of a bucket says, in the language, but the
+    greeting and the link (JSON-safe: it is stored on the Notification row).
 
-
-def _cached_exam_lines(bucket, language):
+    ``studies`` (share_mail_studies) and the bucket's ``pseudonyms`` may be given
+    when the caller read them for several buckets at once.
+    """
     share = bucket.share
-    if share.anonymize:
-        return _exam_lines(bucket)
-    key = (share.pk, share.created_at, language)
-    exams = _exam_lines_cache.get(key)
-    if exams is None:
-        if len(_exam_lines_cache) >= EXAM_LINES_CACHE_SIZE:
-            _exam_lines_cache.clear()
-        exams = _exam_lines_cache[key] = _exam_lines(bucket)
-    return exams
-
-
-def render_share_mail(notification: Notification) -> tuple[str, str, str]:
-    """Return (subject, text, html) of a share e-mail, in the share's language."""
-    bucket = notification.bucket
-    share = bucket.share
-    language = notification.language or share.language
     with translation.override(language):
         if bucket.recipient_group_id:
             via = bucket.recipient_group.name
@@ -147,23 +142,39 @@ def render_share_mail(notification: Notification) -> tuple[str, str, str]:
             via = bucket.recipient_department.name
         else:
             via = ""
-        exams = _cached_exam_lines(bucket, language)
-        context = {
-            "recipient_name": notification.user.display_name
-            if notification.user
-            else "",
+        exams = _exam_lines(bucket, studies=studies, pseudonyms=pseudonyms)
+        return {
+            "recipient_name": "",
             "sender_name": share.sender.display_name,
             "department_name": share.source_department.name,
             "exams": exams,
             "exam_count": len(exams),
-            "link": bucket_link_url(bucket),
             "message": share.message.strip(),
             "require_otp": bucket.require_otp,
             "via": via,
             "urgent": share.urgent,
             "language_code": language,
         }
-        subject = share_mail_subject(share=share, language=language)
+
+
+def render_share_mail(notification: Notification) -> tuple[str, str, str]:
+    """Return (subject, text, html) of a share e-mail, in the share's language.
+
+    Everything but the link comes from the row (``mail_context``, ``subject``); a
+    row queued before rows kept their context is built from the share here.
+    """
+    bucket = notification.bucket
+    language = notification.language or bucket.share.language
+    context = notification.mail_context
+    if context is None:
+        context = share_mail_context(bucket=bucket, language=language)
+        if notification.user_id:
+            context["recipient_name"] = notification.user.display_name
+    subject = notification.subject or share_mail_subject(
+        share=bucket.share, language=language, exam_count=context["exam_count"]
+    )
+    context = {**context, "link": bucket_link_url(bucket)}
+    with translation.override(language):
         text = render_to_string("sharing/email/share_body.txt", context)
         html = render_to_string("sharing/email/share_body.html", context)
     return subject, text, html
@@ -205,32 +216,45 @@ def notification_claim(*, notification_id: int) -> Notification | None:
 
     The conditional update is the guard against two senders at once: it takes a
     pending row, or a row in "sending" whose lease has expired (its worker died),
-    and leases it for ``NOTIFICATION_LEASE`` seconds.
+    and leases it for ``NOTIFICATION_LEASE`` seconds. It returns the row and its
+    bucket's link secret in the same statement (``UPDATE … RETURNING``).
     """
     now = timezone.now()
-    claimed = _with_database_retries(
-        lambda: (
-            Notification.objects.filter(pk=notification_id)
-            .filter(
-                Q(status=Notification.Status.PENDING)
-                | Q(status=Notification.Status.SENDING, leased_until__lt=now)
-            )
-            .update(
-                status=Notification.Status.SENDING,
-                attempts=F("attempts") + 1,
-                leased_until=now + lease(),
-            )
-        )
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    buckets = connection.ops.quote_name(Bucket._meta.db_table)
+    columns = ", ".join(
+        f"{table}.{connection.ops.quote_name(field.column)}"
+        for field in Notification._meta.concrete_fields
     )
-    if not claimed:
+    # Identifiers from the models' meta only; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, leased_until = %s "  # noqa: S608
+        f"WHERE id = %s AND (status = %s OR (status = %s AND leased_until < %s)) "
+        f"RETURNING {columns}, (SELECT link_secret FROM {buckets} "
+        f"WHERE {buckets}.id = {table}.bucket_id) AS bucket_link_secret"
+    )
+    params = [
+        Notification.Status.SENDING,
+        _datetime_param(now + lease()),
+        notification_id,
+        Notification.Status.PENDING,
+        Notification.Status.SENDING,
+        _datetime_param(now),
+    ]
+    rows = _with_database_retries(
+        lambda: list(Notification.objects.raw(_asynchronous(sql), params))
+    )
+    if not rows:
         return None
-    return Notification.objects.select_related(
-        "user",
-        "bucket__share__sender",
-        "bucket__share__source_department",
-        "bucket__recipient_group",
-        "bucket__recipient_department",
-    ).get(pk=notification_id)
+    (notification,) = rows
+    if notification.kind == Notification.Kind.SHARE and notification.bucket_id:
+        # The bucket as far as the mail needs it; any other field loads if asked.
+        notification.bucket = Bucket.from_db(
+            connection.alias,
+            ["id", "link_secret"],
+            [notification.bucket_id, notification.bucket_link_secret],
+        )
+    return notification
 
 
 def lease() -> datetime.timedelta:
@@ -246,16 +270,11 @@ def notification_send(*, notification: Notification) -> None:
         provider_id = _send_email(notification)
     # The message is out: losing this update would send it again after the lease,
     # so ride out a dropped database connection here rather than give up.
-    _with_database_retries(
-        lambda: Notification.objects.filter(
-            pk=notification.pk, status=Notification.Status.SENDING
-        ).update(
-            status=Notification.Status.SENT,
-            provider_id=provider_id[:100],
-            sent_at=timezone.now(),
-            leased_until=None,
-            error="",
-        )
+    _settle(
+        notification,
+        status=Notification.Status.SENT,
+        provider_id=provider_id[:100],
+        sent_at=timezone.now(),
     )
 
 
@@ -270,26 +289,17 @@ def notification_release(
     held_until = timezone.now() + datetime.timedelta(
         seconds=countdown + settings.NOTIFICATION_RELAY_MIN_AGE
     )
-    _with_database_retries(
-        lambda: Notification.objects.filter(
-            pk=notification.pk, status=Notification.Status.SENDING
-        ).update(
-            status=Notification.Status.PENDING,
-            leased_until=held_until,
-            error=error[:2000],
-        )
+    _settle(
+        notification,
+        status=Notification.Status.PENDING,
+        leased_until=held_until,
+        error=error[:2000],
     )
 
 
 def notification_mark_failed(*, notification: Notification, error: str) -> None:
     """Mark a claimed notification failed for good, keeping the error for admins."""
-    _with_database_retries(
-        lambda: Notification.objects.filter(
-            pk=notification.pk, status=Notification.Status.SENDING
-        ).update(
-            status=Notification.Status.FAILED, leased_until=None, error=error[:2000]
-        )
-    )
+    _settle(notification, status=Notification.Status.FAILED, error=error[:2000])
     logger.warning(
         "Notification %s (%s) failed: %s", notification.pk, notification.kind, error
     )
@@ -298,21 +308,51 @@ def notification_mark_failed(*, notification: Notification, error: str) -> None:
 DATABASE_RETRY_SECONDS = 15.0
 
 
-def _commit_asynchronously(write):
-    """Run one outbox write in a transaction that does not wait for the disk.
+def _settle(
+    notification, *, status, leased_until=None, error="", provider_id="", sent_at=None
+):
+    """Move a claimed row on from "sending" in one statement (a no-op otherwise)."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    # Identifiers from the model's meta only; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, leased_until = %s, error = %s, "  # noqa: S608
+        f"provider_id = %s, sent_at = %s WHERE id = %s AND status = %s"
+    )
+    params = [
+        status,
+        _datetime_param(leased_until),
+        error,
+        provider_id,
+        _datetime_param(sent_at),
+        notification.pk,
+        Notification.Status.SENDING,
+    ]
 
-    On PostgreSQL the commit returns before its WAL is flushed (other sessions
-    see it at once, so the claim still guards against two senders). Only a crash
-    of the database server itself can undo the last fraction of a second of
-    claims and "sent" marks: those messages are sent again, never lost. That
-    halves a mail's time on a busy disk.
+    def write():
+        with connection.cursor() as cursor:
+            cursor.execute(_asynchronous(sql), params)
+
+    _with_database_retries(write)
+
+
+def _datetime_param(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _asynchronous(sql):
+    """Return the outbox statement ``sql`` as a commit that does not wait for disk.
+
+    On PostgreSQL the statement runs as its own transaction, whose commit returns
+    before its WAL is flushed (other sessions see it at once, so the claim still
+    guards against two senders). Only a crash of the database server itself can
+    undo the last fraction of a second of claims and "sent" marks: those messages
+    are sent again, never lost. Inside a caller's transaction it is left as it is.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return write()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return write()
+        return sql
+    # One simple query of two statements is one implicit transaction: the
+    # setting holds for the update alone, at the cost of no round trip.
+    return "SET LOCAL synchronous_commit TO OFF; " + sql
 
 
 def _with_database_retries(write):
@@ -324,7 +364,7 @@ def _with_database_retries(write):
     delay = 0.1
     while True:
         try:
-            return _commit_asynchronously(write)
+            return write()
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline or connection.in_atomic_block:
                 raise

@@ -2,8 +2,9 @@
 
 Every message is a ``Notification`` row created in the caller's transaction; the
 ``send_notification`` task (sharing/outbox/tasks.py) is queued with
-``transaction.on_commit``. Rows never hold secrets: the bucket link is derived when
-the mail is rendered and an OTP code is made by the task when it sends.
+``transaction.on_commit``. Rows never hold secrets: a share mail's content is
+stored without its link, which is derived from the bucket when the mail is
+rendered, and an OTP code is made by the task when it sends.
 """
 
 import logging
@@ -13,8 +14,14 @@ from django.utils import timezone
 
 from recipients.models import Membership, User
 
-from ..models import Bucket, Notification, OTPDevice
-from .delivery import bucket_locked_mail_subject, lease, share_mail_subject
+from ..models import Bucket, Notification, OTPDevice, Pseudonym
+from .delivery import (
+    bucket_locked_mail_subject,
+    lease,
+    share_mail_context,
+    share_mail_studies,
+    share_mail_subject,
+)
 from .tasks import send_notification
 
 logger = logging.getLogger(__name__)
@@ -100,18 +107,39 @@ def notifications_queue_for_buckets(*, buckets) -> list[Notification]:
     """Create the share e-mails of buckets (one per recipient address of each) in
     one INSERT; each is sent after the caller's transaction commits.
 
-    The subject is made once per share and language: a share's buckets all
-    have its language.
+    The mail's subject and content but its link are built here, so the worker
+    sends it without loading the share (sharing/outbox/delivery.py). The studies
+    are read once per share and the pseudonyms once for all anonymized buckets:
+    the cost does not grow with the recipients.
     """
     buckets = list(buckets)
-    subjects = {}
-    rows = []
     recipients = buckets_mail_recipients(buckets=buckets)
+    anonymized = [
+        b.pk
+        for b, users in zip(buckets, recipients, strict=True)
+        if users and b.share.anonymize
+    ]
+    pseudonyms = {pk: [] for pk in anonymized}
+    if anonymized:
+        for pseudonym in Pseudonym.objects.filter(bucket_id__in=anonymized):
+            pseudonyms[pseudonym.bucket_id].append(pseudonym)
+    studies, subjects = {}, {}
+    rows = []
     for bucket, users in zip(buckets, recipients, strict=True):
+        if not users:
+            continue
         share = bucket.share
+        if share.pk not in studies:
+            studies[share.pk] = share_mail_studies(share)
+        context = share_mail_context(
+            bucket=bucket,
+            language=share.language,
+            studies=studies[share.pk],
+            pseudonyms=pseudonyms.get(bucket.pk),
+        )
         if share.pk not in subjects:
             subjects[share.pk] = share_mail_subject(
-                share=share, language=share.language
+                share=share, language=share.language, exam_count=context["exam_count"]
             )
         for user in users:
             rows.append(
@@ -124,6 +152,7 @@ def notifications_queue_for_buckets(*, buckets) -> list[Notification]:
                     to_address=user.email.strip(),
                     language=share.language,
                     subject=subjects[share.pk],
+                    mail_context={**context, "recipient_name": user.display_name},
                 )
             )
     if not rows:
