@@ -18,6 +18,7 @@ least 0.5).
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -159,7 +160,14 @@ def main():
             orthanc_count = orthanc.get("/statistics")["CountInstances"]
 
         port = free_port()
-        env = dict(os.environ, MEDIA_ROOT=str(tmp / "media"), LOG_LEVEL="WARNING")
+        # As in production: DEBUG off (no query log kept per statement).
+        env = dict(
+            os.environ,
+            MEDIA_ROOT=str(tmp / "media"),
+            LOG_LEVEL="WARNING",
+            DEBUG="0",
+            SECRET_KEY=secrets.token_urlsafe(32),
+        )
         receiver = subprocess.Popen(
             [sys.executable, "manage.py", "dicom_listen", "--port", str(port)],
             cwd=ROOT,

@@ -108,6 +108,9 @@ class _Session:
         self.unsaved += 1
 
     def save(self, *, ended: bool = False) -> None:
+        # The studies' instance counts first: a record that says "ended"
+        # comes with studies whose counts are up to date.
+        self.importer.flush_counts()
         record = self.record
         record.stored = self.stored
         record.already_present = self.already_present
@@ -251,7 +254,8 @@ class Receiver:
             return
         with self._lock:
             self._sessions[assoc] = _Session(
-                record=record, importer=DepartmentImport(caller.department)
+                record=record,
+                importer=DepartmentImport(caller.department, receiving=True),
             )
 
     def _on_echo(self, event) -> int:
