@@ -7,8 +7,9 @@ random token in the default cache (Redis in production, shared by the workers),
 replaced on every save or delete of a user (fields an entry shows), group,
 department, membership, physician number or favorite, and on group membership
 changes. Bulk ``update()`` sends no signal: code doing one on these tables calls
-``directory_changed()``. Without a cache the version is None and nothing is
-reused.
+``directory_changed()``. If the cache fails the version is None and nothing is
+reused. With a per-process cache (no REDIS_URL) a change made by one worker is
+not seen by another worker's GETs; the final POST validates afresh anyway.
 """
 
 import logging
@@ -28,7 +29,8 @@ def directory_version():
     try:
         version = cache.get(VERSION_KEY)
         if version is None:
-            cache.add(VERSION_KEY, secrets.token_hex(8), None)
+            # A fixed first version: processes without a shared cache agree.
+            cache.add(VERSION_KEY, "initial", None)
             version = cache.get(VERSION_KEY)
         return version
     except Exception:  # the cache is down: nothing is reused
