@@ -19,3 +19,6 @@ class RecipientsConfig(AppConfig):
         connection_created.connect(
             _add_sqlite_unaccent, dispatch_uid="recipients-unaccent"
         )
+        from . import directory_version
+
+        directory_version.connect()

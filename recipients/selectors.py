@@ -182,13 +182,17 @@ def _exact_matches(parsed, limit, add):
 def _name_prefix_matches(folded, limit, add):
     # Two ordered index scans, each stopping after `limit` rows; a user is ranked
     # by whichever of "first last" / "last first" starts with the query.
-    for field in ("search_name", "search_name_rev"):
-        rows = (
-            _active_users()
-            .filter(**{f"{field}__startswith": folded})
-            .order_by(field, "pk")
-            .values_list("pk", field)[:limit]
-        )
+    # Where the database allows it (PostgreSQL) both scans go in one UNION ALL.
+    scans = [
+        _active_users()
+        .filter(**{f"{field}__startswith": folded})
+        .order_by(field, "pk")
+        .values_list("pk", field)[:limit]
+        for field in ("search_name", "search_name_rev")
+    ]
+    if connection.features.supports_slicing_ordering_in_compound:
+        scans = [scans[0].union(scans[1], all=True)]
+    for rows in scans:
         for pk, key in rows:
             add("user", pk, NAME_PREFIX, key)
 

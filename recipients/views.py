@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
 from .forms import DetailedSearchForm
+from .rendering import pick_entries_html
 
 # How a result is offered: "pick" (a button for the wizard's script), "favorite"
 # (added in place on the favorites page), "select" (a plain form that adds it to
@@ -33,15 +34,22 @@ def quick_search(request):
     """Return the quick-search results for ?q= as an HTML fragment."""
     query = request.GET.get("q", "")[:100]
     entries = selectors.directory_quick_search(query=query)
+    mode = _mode(request, "pick")
+    # No result, no favorites to mark: the lookup is skipped.
+    favorite_keys = selectors.favorite_keys_of(user=request.user) if entries else set()
     return render(
         request,
         "recipients/_results.html",
         {
             "entries": entries,
+            # The wizard's pick buttons are built without an include per entry.
+            "entries_html": pick_entries_html(entries, favorite_keys)
+            if mode == "pick"
+            else None,
             "query": query,
             "too_short": len(query.strip()) < selectors.MIN_QUERY_LENGTH,
-            "mode": _mode(request, "pick"),
-            "favorite_keys": selectors.favorite_keys_of(user=request.user),
+            "mode": mode,
+            "favorite_keys": favorite_keys,
         },
     )
 

@@ -16,6 +16,7 @@ POST leads to the share already made. `share/wizard/<step>/` (no run) stands for
 the session's latest run, for clients that do not follow the pages' URLs.
 """
 
+import dataclasses
 import json
 import re
 import secrets
@@ -39,7 +40,8 @@ from formtools.wizard.views import (
     WizardView,
 )
 
-from recipients.entries import members_without_email
+from recipients.directory_version import directory_version
+from recipients.entries import DirectoryEntry, members_without_email
 
 from ..access.guard import bucket_view, check_reshare, get_bucket_for_reshare
 from ..models import Access, Pseudonym, SenderPreferences, Share
@@ -66,6 +68,8 @@ RUN_RE = re.compile(r"[0-9a-f]{16}")
 STORAGE_PREFIX = "share_wizard"
 # The confirming page's digest travels in this (unprefixed) field.
 CONFIRM_FIELD = "confirm"
+# The run's extra data keeps the recipients step's resolved directory entries.
+RESOLVED_KEY = "resolved_recipients"
 
 
 def _storage_prefix(run):
@@ -175,6 +179,54 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             )
         return self._parent_bucket
 
+    # Resolved rows kept between requests (issue 19): the GET of a later step
+    # uses the recipients step's directory entries as resolved before while that
+    # step's data and the directory's version are unchanged. Every check of the
+    # step still runs (on the kept rows); a POST always resolves again, so the
+    # final POST validates every step afresh before share_create.
+
+    def get_form(self, step=None, data=None, files=None):
+        form = super().get_form(step=step, data=data, files=files)
+        recipients = (step or self.steps.current) == STEP_RECIPIENTS
+        if recipients and data is not None and self.request.method == "GET":
+            self._reuse_resolved(form, data)
+        return form
+
+    def _resolved_digest(self, data):
+        version = directory_version()
+        if version is None:
+            return None
+        posted = {key: data.getlist(key) for key in sorted(data)}
+        shown = {"run": self.run, "user": self.request.user.pk, "data": posted}
+        return salted_hmac(
+            "sharing.wizard.resolved",
+            json.dumps([shown, version], sort_keys=True, default=str),
+        ).hexdigest()
+
+    def _reuse_resolved(self, formset, data):
+        kept = self.storage.extra_data.get(RESOLVED_KEY)
+        digest = self._resolved_digest(data)
+        if not kept or digest is None or kept.get("digest") != digest:
+            formset.resolved_digest = digest  # kept once resolved (see valid_form)
+            return
+        formset._entries = {
+            fields["key"]: DirectoryEntry(**fields) for fields in kept["entries"]
+        }
+
+    def _keep_resolved(self, formset, digest):
+        if digest is None or formset._entries is None:
+            return
+        self.storage.extra_data[RESOLVED_KEY] = {
+            "digest": digest,
+            "entries": [dataclasses.asdict(e) for e in formset._entries.values()],
+        }
+
+    def process_step(self, form):
+        data = super().process_step(form)
+        if self.steps.current == STEP_RECIPIENTS and form.is_valid():
+            self._keep_resolved(form, self._resolved_digest(data))
+        return data
+
     def valid_form(self, step):
         """Return the stored form of an earlier step if it is valid, else None."""
         cache = self.__dict__.setdefault("_valid_forms", {})
@@ -183,7 +235,11 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             form = None
             if data is not None:
                 form = self.get_form(step=step, data=data)
-                if not form.is_valid():
+                valid = form.is_valid()
+                digest = getattr(form, "resolved_digest", None)
+                if valid and digest is not None:
+                    self._keep_resolved(form, digest)
+                if not valid:
                     form = None
             cache[step] = form
         return cache[step]
