@@ -214,6 +214,8 @@ def _hostile_files(folder, world):
     ]
 
 
+# The hostile files are meant to be invalid; pydicom warns as it reads them.
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
 def test_it_stores_every_pydicom_storage_file_and_a_bad_file_fails_alone(
     client, receiver, world, tmp_path
 ):
@@ -367,6 +369,8 @@ def test_it_stores_from_several_senders_at_once(receiver, world, tmp_path):
     }
 
 
+# The hostile files are meant to be invalid; pydicom warns as it reads them.
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
 def test_it_answers_a_refused_file_with_its_reason(receiver, world, tmp_path):
     """The files storescu cannot read itself, sent as they are by pynetdicom."""
     files, _ = storage_test_files()
