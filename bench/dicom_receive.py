@@ -24,10 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from own_database import use_own_database  # noqa: E402  (bench/ is on sys.path)
+
 BENCH_DB = "bench_dicom"
 SAMPLES = [
     "CT_small.dcm",
@@ -37,27 +38,6 @@ SAMPLES = [
     "SC_rgb_jpeg_dcmtk.dcm",
 ]
 STUDY_SIZE = 50
-
-
-def use_own_database():
-    """Point DATABASE_URL at a database of the benchmark's own; create it if needed."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg2
-
-        parsed = urlparse(url)
-        admin = psycopg2.connect(urlunparse(parsed._replace(path="/postgres")))
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-            if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        admin.close()
-        os.environ["DATABASE_URL"] = urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-    else:
-        folder = ROOT / "var" / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder / (BENCH_DB + '.sqlite3')}"
 
 
 def write_files(folder, count):
@@ -122,7 +102,7 @@ def main():
     # dcmtk (storescu, and Orthanc, built on it) keeps Nagle's algorithm on
     # unless told: each file would wait ~40 ms for a delayed ACK.
     os.environ.setdefault("TCP_NODELAY", "1")
-    use_own_database()
+    use_own_database(BENCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pacsshare.settings")
     import django
 

@@ -32,32 +32,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from own_database import use_own_database  # noqa: E402  (bench/ is on sys.path)
+
 BENCH_DB = "bench_notifications"
-
-
-def use_own_database():
-    """Point DATABASE_URL at a database of the benchmark's own; create it if needed."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg2
-
-        parsed = urlparse(url)
-        admin = psycopg2.connect(urlunparse(parsed._replace(path="/postgres")))
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-            if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        admin.close()
-        os.environ["DATABASE_URL"] = urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-    else:
-        folder = ROOT / "var" / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder / (BENCH_DB + '.sqlite3')}"
 
 
 def build_share(count, run):
@@ -281,7 +261,7 @@ def main():
     if not os.environ.get("REDIS_URL"):
         print("notifications: skipped (set REDIS_URL to run it through a real broker)")
         return 0
-    use_own_database()
+    use_own_database(BENCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pacsshare.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # As in production, here too: no query log in the process that watches.
