@@ -34,9 +34,11 @@ from .guard import AccessRefused, CodeRequired, Refusal, get_bucket_for_request
 AUDIT_PERIOD = 3600
 
 
-def bucket_scope(bucket):
-    """Return the DicomwebScope of an authorized bucket."""
-    studies = dicomweb.study_list(bucket.share.studies.all())
+def bucket_scope(bucket, studies=None):
+    """Return the DicomwebScope of an authorized bucket (or of `studies` of it)."""
+    studies = dicomweb.study_list(
+        bucket.share.studies.all() if studies is None else studies
+    )
     if not bucket.share.anonymize:
         return dicomweb.DicomwebScope(studies=studies)
     salt = deidentification_salt(f"bucket:{bucket.pk}")

@@ -56,4 +56,5 @@ def open_in_ohif_url(bucket, study):
     """Return the "Open in OHIF" link of a received study, or None without OHIF."""
     if not ohif.ohif_installed():
         return None
-    return ohif_study_url(bucket, study, bucket_scope(bucket))
+    # The study's UID as the bucket shows it: the scope of that one study will do.
+    return ohif_study_url(bucket, study, bucket_scope(bucket, [study]))

@@ -1,6 +1,16 @@
 """Reads of the recipient side: which buckets reach a user, and what they allow."""
 
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils.translation import gettext as _
 
 from studies.models import Study
@@ -19,15 +29,15 @@ def recipient_q(user):
 
 
 def buckets_with_share():
-    """Return buckets with what every recipient page shows of them, in one query."""
+    """Return buckets with what every recipient page shows of them, in one query.
+
+    Only the share, its department (expiry is a day in its zone) and its sender:
+    a recipient's page never shows whom the bucket went to, and each join of a
+    wide table costs PostgreSQL's planner more than the query runs. A label is
+    read when the share has one.
+    """
     return Bucket.objects.select_related(
-        "share",
-        "share__source_department",
-        "share__sender",
-        "share__label",
-        "recipient_user",
-        "recipient_group",
-        "recipient_department",
+        "share", "share__source_department", "share__sender"
     )
 
 
@@ -56,14 +66,26 @@ def valid_buckets_reaching(*, user, study):
 
 
 def with_reaching_access(studies, *, user, bucket, open_ids):
-    """Annotate studies with `reaching_read` and `reaching_write`: whether another
-    of the user's buckets holding the study gives that access (rule 19).
+    """Annotate studies with `reaching_rank`: the broadest report access another
+    of the user's buckets holding the study gives (rule 19), or None.
 
     Those count that are not revoked, not locked, not anonymized, and open
     (no SMS code asked, or its id in `open_ids`: codes entered this session).
     Expiry does not matter here: `bucket` itself is valid, so the others count
-    (valid_buckets_reaching). report_rank reads these instead of querying.
+    (valid_buckets_reaching). report_rank reads this instead of querying. When no
+    other bucket could change the rank (this one is anonymized, or gives write
+    access already), nothing is asked and the rank is None.
     """
+    top = ACCESS_RANK[Access.IMAGES_WRITE]
+    if bucket.share.anonymize or ACCESS_RANK[Access(bucket.share.access)] >= top:
+        return studies.annotate(reaching_rank=Value(None, IntegerField()))
+    rank = Case(
+        *(
+            When(share__access=access, then=Value(n))
+            for access, n in ACCESS_RANK.items()
+        ),
+        output_field=IntegerField(),
+    )
     others = (
         Bucket.objects.filter(
             recipient_q(user),
@@ -75,11 +97,11 @@ def with_reaching_access(studies, *, user, bucket, open_ids):
         )
         .exclude(pk=bucket.pk)
         .filter(Q(require_otp=False) | Q(pk__in=open_ids))
+        .annotate(rank=rank)
+        .order_by("-rank")
+        .values("rank")[:1]
     )
-    return studies.annotate(
-        reaching_read=Exists(others.filter(share__access=Access.IMAGES_READ)),
-        reaching_write=Exists(others.filter(share__access=Access.IMAGES_WRITE)),
-    )
+    return studies.annotate(reaching_rank=Subquery(others))
 
 
 def report_rank(*, bucket, study, user, is_open):
@@ -94,11 +116,8 @@ def report_rank(*, bucket, study, user, is_open):
     if bucket.share.anonymize:
         return None
     rank = ACCESS_RANK[Access(bucket.share.access)]
-    if hasattr(study, "reaching_write"):  # with_reaching_access: no query
-        for access in (Access.IMAGES_READ, Access.IMAGES_WRITE):
-            if getattr(study, f"reaching_{access}"):
-                rank = max(rank, ACCESS_RANK[access])
-        return rank
+    if hasattr(study, "reaching_rank"):  # with_reaching_access: no query
+        return max(rank, study.reaching_rank or 0)
     for other in valid_buckets_reaching(user=user, study=study):
         if other.pk == bucket.pk or other.share.anonymize or not is_open(other):
             continue

@@ -9,6 +9,7 @@ the report.
 """
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -133,8 +134,12 @@ def _audit_report_shown(request, *, bucket, study, view):
 def received_study(request, bucket, study_id):
     """Show a received study: exam header, series, the sender's message, viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
-    bucket_mark_opened(bucket=bucket, user=request.user, study=study, request=request)
-    return render_received_study(request, bucket=bucket, study=study)
+    # The opening and a report shown are audited in one commit.
+    with transaction.atomic():
+        bucket_mark_opened(
+            bucket=bucket, user=request.user, study=study, request=request
+        )
+        return render_received_study(request, bucket=bucket, study=study)
 
 
 @bucket_view
@@ -142,10 +147,15 @@ def received_series(request, bucket, study_id, series_id):
     """Show a received study with one of its series in the viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    bucket_mark_opened(
-        bucket=bucket, user=request.user, study=study, request=request, first_only=True
-    )
-    return render_received_study(request, bucket=bucket, study=study, series=series)
+    with transaction.atomic():
+        bucket_mark_opened(
+            bucket=bucket,
+            user=request.user,
+            study=study,
+            request=request,
+            first_only=True,
+        )
+        return render_received_study(request, bucket=bucket, study=study, series=series)
 
 
 @bucket_view
@@ -154,10 +164,17 @@ def received_message(request, bucket, study_id):
     study = get_study_of_bucket(bucket, study_id, request=request)
     if not bucket.share.message:
         raise Http404("This share has no message.")
-    bucket_mark_opened(
-        bucket=bucket, user=request.user, study=study, request=request, first_only=True
-    )
-    return render_received_study(request, bucket=bucket, study=study, show_message=True)
+    with transaction.atomic():
+        bucket_mark_opened(
+            bucket=bucket,
+            user=request.user,
+            study=study,
+            request=request,
+            first_only=True,
+        )
+        return render_received_study(
+            request, bucket=bucket, study=study, show_message=True
+        )
 
 
 @bucket_view(image=True)

@@ -44,7 +44,11 @@ from .otp import (
     otp_verify,
 )
 from .rows import received_rows_html
-from .selectors import access_label, buckets_of_rows, studies_received_by
+from .selectors import (
+    access_label,
+    buckets_of_rows,
+    studies_received_by,
+)
 from .throttle import (
     Scope,
     attempt_count,
@@ -289,7 +293,9 @@ def shared_with_me(request):
     the same queries and the same Python as one holding 50.
     """
     rows_of = studies_received_by(user=request.user)
-    page = CappedPaginator(rows_of, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(rows_of, ROWS_PER_PAGE).get_page_counting_rows(
+        request.GET.get("page")
+    )
     studies = list(page.object_list)
     buckets = buckets_of_rows(bucket_ids={study.bucket_id for study in studies})
     rows = []

@@ -17,10 +17,10 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from recipients.models import Department
+from recipients.models import Department, User, UserGroup
 from studies.models import Study
 
-from ..models import BucketOpening, Notification, Share
+from ..models import Bucket, BucketOpening, Notification, Share
 
 
 class BucketStatus(models.TextChoices):
@@ -87,23 +87,25 @@ def notification_shown_status(now=None):
     )
 
 
-def buckets_with_status_columns(buckets):
-    """Add what the Status Forwarding table shows, in a constant number of queries."""
+def buckets_with_status_columns(bucket_ids, *, departments=None):
+    """Return the buckets of a Status Forwarding page with what its table shows.
+
+    A constant number of queries: the buckets with their share and status
+    columns, then the people and departments they name, each by id (those of
+    `departments`, {id: department} the page has read already, are not read
+    again), and the studies. Joining the users and departments into the first
+    query instead costs PostgreSQL's planner and executor more than the short
+    queries.
+    """
     latest_mail = Notification.objects.filter(
         bucket=OuterRef("pk"), kind=Notification.Kind.SHARE
     ).order_by("-created_at", "-id")
     first_opening = BucketOpening.objects.filter(bucket=OuterRef("pk")).order_by(
         "first_opened_at"
     )
-    return (
-        buckets.select_related(
-            "share__sender",
-            "share__source_department",
-            "recipient_user",
-            "recipient_group",
-            "recipient_department",
-            "revoked_by",
-        )
+    buckets = list(
+        Bucket.objects.filter(pk__in=bucket_ids)
+        .select_related("share")
         .annotate(
             mail_status=Subquery(
                 latest_mail.annotate(shown=notification_shown_status()).values("shown")[
@@ -119,6 +121,30 @@ def buckets_with_status_columns(buckets):
             )
         )
     )
+    shares = [bucket.share for bucket in buckets]
+    users = User.objects.in_bulk(
+        {share.sender_id for share in shares}
+        | {b.recipient_user_id for b in buckets if b.recipient_user_id}
+        | {b.revoked_by_id for b in buckets if b.revoked_by_id}
+    )
+    departments = dict(departments or {})
+    missing = {share.source_department_id for share in shares} | {
+        b.recipient_department_id for b in buckets if b.recipient_department_id
+    }
+    missing -= set(departments)
+    if missing:
+        departments.update(Department.objects.in_bulk(missing))
+    group_ids = {b.recipient_group_id for b in buckets if b.recipient_group_id}
+    groups = UserGroup.objects.in_bulk(group_ids) if group_ids else {}
+    for bucket in buckets:
+        share = bucket.share
+        share.sender = users[share.sender_id]
+        share.source_department = departments[share.source_department_id]
+        bucket.recipient_user = users.get(bucket.recipient_user_id)
+        bucket.recipient_group = groups.get(bucket.recipient_group_id)
+        bucket.recipient_department = departments.get(bucket.recipient_department_id)
+        bucket.revoked_by = users.get(bucket.revoked_by_id)
+    return buckets
 
 
 def buckets_filter(

@@ -16,9 +16,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from pacsshare.paginator import CappedPaginator
+from recipients.models import Membership
 
 from ..audit.export import audit_csv_response, audit_events_for_export
-from ..models import Bucket, Pseudonym
+from ..models import Pseudonym
 from .guard import (
     SenderAction,
     departments_administered_by,
@@ -155,15 +156,20 @@ def status_forwarding(request):
         count_queryset=buckets,
     ).get_page(request.GET.get("page"))
     ids = list(page.object_list)
-    by_id = {
-        bucket.pk: bucket
-        for bucket in buckets_with_status_columns(Bucket.objects.filter(pk__in=ids))
-    }
-    # The user's departments (one query, remembered on the user): those they
-    # administer decide the actions, those they belong to what a row shows.
-    administered_departments = list(departments_administered_by(user=request.user))
+    # The user's departments: those they administer decide the actions, those
+    # they belong to what a row shows; the rows' own departments are mostly these.
+    administered_departments, member_departments = _departments_of(request.user)
     administered = {department.pk for department in administered_departments}
     member_of = set(request.user.department_ids)
+    by_id = {
+        bucket.pk: bucket
+        for bucket in buckets_with_status_columns(
+            ids,
+            departments={
+                d.pk: d for d in (*member_departments, *administered_departments)
+            },
+        )
+    }
     now = timezone.now()
     rows = []
     for bucket in (by_id[pk] for pk in ids if pk in by_id):
@@ -220,6 +226,24 @@ def status_forwarding(request):
             "show_department": request.user.is_service_desk or len(member_of) > 1,
         },
     )
+
+
+def _departments_of(user):
+    """Return the departments the user administers and those they belong to.
+
+    One query of their memberships (remembered on the user as department_ids);
+    the service desk, which administers every department, reads them all.
+    """
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("department")
+        .order_by("department__name")
+    )
+    user._department_ids = [m.department_id for m in memberships]
+    members = [m.department for m in memberships]
+    if user.is_service_desk:
+        return list(departments_administered_by(user=user)), members
+    return [m.department for m in memberships if m.is_admin], members
 
 
 def _study_rows(bucket, user, member_of):
