@@ -1,10 +1,12 @@
 """What a recipient's visit changes: the bucket's first opening, audited."""
 
-from ..audit.record import audit_record
+from ..audit.record import audit_event
 from ..models import AuditEvent, BucketOpening
 
 
-def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
+def bucket_mark_opened(
+    *, bucket, user, study, request=None, first_only=False, audit=None
+):
     """Record that the user opened a study of the bucket; audit it.
 
     The first opening of the bucket by this user is kept (the "Message" label
@@ -12,7 +14,9 @@ def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
     `first_only`, a later opening is not audited again (a series page reached
     from a bookmark counts as opening the study; the study page audits each).
     A bucket from the guard knows whether this user opened it already
-    (`opened_by_user`): a later visit then reads no opening.
+    (`opened_by_user`): a later visit then reads no opening. With an `audit`
+    list, the event is added to it for the caller to write with the page's
+    others; otherwise it is written now.
     """
     if getattr(bucket, "opened_by_user", False):
         created = False
@@ -21,7 +25,7 @@ def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
             bucket=bucket, user=user
         )
     if created or not first_only:
-        audit_record(
+        event = audit_event(
             action=AuditEvent.Action.BUCKET_OPENED,
             request=request,
             actor=user,
@@ -29,4 +33,8 @@ def bucket_mark_opened(*, bucket, user, study, request=None, first_only=False):
             studies=[study],
             details={"first": created},
         )
+        if audit is None:
+            event.save()
+        else:
+            audit.append(event)
     return created

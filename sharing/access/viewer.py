@@ -9,7 +9,6 @@ the report.
 """
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +19,7 @@ from studies import viewer
 from studies.deidentify import deidentification_salt
 from studies.download import study_download_response
 
-from ..audit.record import audit_record
+from ..audit.record import audit_event, audit_record
 from ..models import ACCESS_RANK, Access, AuditEvent, Pseudonym
 from .guard import (
     bucket_view,
@@ -101,8 +100,14 @@ def received_study_context(*, bucket, study):
     }
 
 
-def render_received_study(request, *, bucket, study, series=None, show_message=False):
-    """Render the received-study page with the viewer; audit a report shown."""
+def render_received_study(
+    request, *, bucket, study, series=None, show_message=False, audit=()
+):
+    """Render the received-study page with the viewer; audit a report shown.
+
+    The events of `audit` (the opening) and the report's are written in one
+    statement.
+    """
     permissions = bucket_permissions(request, bucket=bucket, study=study)
     context = received_study_context(bucket=bucket, study=study)
     context["pacs"] = pacs_panel(user=request.user, bucket=bucket)
@@ -115,31 +120,41 @@ def render_received_study(request, *, bucket, study, series=None, show_message=F
             show_message=show_message,
         )
     )
-    _audit_report_shown(request, bucket=bucket, study=study, view=context["viewer"])
+    events = [
+        *audit,
+        *_report_shown_events(
+            request, bucket=bucket, study=study, view=context["viewer"]
+        ),
+    ]
+    if events:
+        AuditEvent.objects.bulk_create(events)
     return render(request, "sharing/access/received_study.html", context)
 
 
-def _audit_report_shown(request, *, bucket, study, view):
+def _report_shown_events(request, *, bucket, study, view):
+    """Return the audit event of a report shown (a list: none or one)."""
     report = view.get("report")
     if view.get("report_readable") and report is not None and report.text:
-        audit_record(
-            action=AuditEvent.Action.REPORT_READ,
-            request=request,
-            bucket=bucket,
-            studies=[study],
-        )
+        return [
+            audit_event(
+                action=AuditEvent.Action.REPORT_READ,
+                request=request,
+                bucket=bucket,
+                studies=[study],
+            )
+        ]
+    return []
 
 
 @bucket_view
 def received_study(request, bucket, study_id):
     """Show a received study: exam header, series, the sender's message, viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
-    # The opening and a report shown are audited in one commit.
-    with transaction.atomic():
-        bucket_mark_opened(
-            bucket=bucket, user=request.user, study=study, request=request
-        )
-        return render_received_study(request, bucket=bucket, study=study)
+    audit = []
+    bucket_mark_opened(
+        bucket=bucket, user=request.user, study=study, request=request, audit=audit
+    )
+    return render_received_study(request, bucket=bucket, study=study, audit=audit)
 
 
 @bucket_view
@@ -147,15 +162,18 @@ def received_series(request, bucket, study_id, series_id):
     """Show a received study with one of its series in the viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    with transaction.atomic():
-        bucket_mark_opened(
-            bucket=bucket,
-            user=request.user,
-            study=study,
-            request=request,
-            first_only=True,
-        )
-        return render_received_study(request, bucket=bucket, study=study, series=series)
+    audit = []
+    bucket_mark_opened(
+        bucket=bucket,
+        user=request.user,
+        study=study,
+        request=request,
+        first_only=True,
+        audit=audit,
+    )
+    return render_received_study(
+        request, bucket=bucket, study=study, series=series, audit=audit
+    )
 
 
 @bucket_view
@@ -164,17 +182,18 @@ def received_message(request, bucket, study_id):
     study = get_study_of_bucket(bucket, study_id, request=request)
     if not bucket.share.message:
         raise Http404("This share has no message.")
-    with transaction.atomic():
-        bucket_mark_opened(
-            bucket=bucket,
-            user=request.user,
-            study=study,
-            request=request,
-            first_only=True,
-        )
-        return render_received_study(
-            request, bucket=bucket, study=study, show_message=True
-        )
+    audit = []
+    bucket_mark_opened(
+        bucket=bucket,
+        user=request.user,
+        study=study,
+        request=request,
+        first_only=True,
+        audit=audit,
+    )
+    return render_received_study(
+        request, bucket=bucket, study=study, show_message=True, audit=audit
+    )
 
 
 @bucket_view(image=True)
@@ -260,5 +279,9 @@ def received_report(request, bucket, study_id):
         )
     )
     context["study_url"] = study_url
-    _audit_report_shown(request, bucket=bucket, study=study, view=context["viewer"])
+    AuditEvent.objects.bulk_create(
+        _report_shown_events(
+            request, bucket=bucket, study=study, view=context["viewer"]
+        )
+    )
     return render(request, "sharing/viewer/report.html", context)

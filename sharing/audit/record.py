@@ -48,7 +48,14 @@ def _study_uid(study):
     return study if isinstance(study, str) else study.study_instance_uid
 
 
-def audit_record(
+def audit_record(**event):
+    """Record one append-only AuditEvent (see audit_event) and return it."""
+    record = audit_event(**event)
+    record.save()
+    return record
+
+
+def audit_event(
     *,
     action,
     actor=None,
@@ -59,7 +66,8 @@ def audit_record(
     department=None,
     details=None,
 ):
-    """Record one append-only AuditEvent and return it.
+    """Return an AuditEvent, not saved yet: one of several a request writes in
+    one statement (AuditEvent.objects.bulk_create), or audit_record's.
 
     The department defaults to the share's (or the bucket's share's) source
     department, so a department's admins find every event about what it shared.
@@ -84,7 +92,7 @@ def audit_record(
     user_agent = ""
     if request is not None:
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX]
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor=actor,
         department=department,
