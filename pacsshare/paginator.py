@@ -59,7 +59,9 @@ class CappedPaginator(Paginator):
         )
         if not rows:
             return self.get_page(number)
-        self.count = self.limit = rows[0].rows_total
+        first = rows[0]
+        total = first["rows_total"] if isinstance(first, dict) else first.rows_total
+        self.count = self.limit = total
         return Page(rows, asked, self)
 
     @cached_property

@@ -47,6 +47,7 @@ from .rows import received_rows_html
 from .selectors import (
     access_label,
     buckets_of_rows,
+    studies_of_rows,
     studies_received_by,
 )
 from .throttle import (
@@ -296,11 +297,14 @@ def shared_with_me(request):
     page = CappedPaginator(rows_of, ROWS_PER_PAGE).get_page_counting_rows(
         request.GET.get("page")
     )
-    studies = list(page.object_list)
-    buckets = buckets_of_rows(bucket_ids={study.bucket_id for study in studies})
+    links = list(page.object_list)
+    studies = studies_of_rows(study_ids={link["study_id"] for link in links})
+    buckets = buckets_of_rows(
+        bucket_ids={link["bucket_id"] for link in links}, user=request.user
+    )
     rows = []
-    for study in studies:
-        bucket = buckets[study.bucket_id]
+    for link in links:
+        bucket, study = buckets[link["bucket_id"]], studies[link["study_id"]]
         share = bucket.share
         rows.append(
             {
@@ -308,7 +312,7 @@ def shared_with_me(request):
                 "share": share,
                 "study": study,
                 "patient": _patient_in_row(request, bucket, study.patient),
-                "opened": study.opened,
+                "opened": bucket.opened,
                 "access_label": access_label(share),
                 "locked": bucket.is_locked,
             }
