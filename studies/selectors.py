@@ -28,6 +28,23 @@ def studies_visible_to(*, user):
     return Study.objects.filter(department_id__in=user.department_ids)
 
 
+def get_instance_for_member(*, user, study_id, instance_id):
+    """Return an instance of a study of one of the user's departments (with its
+    series and study), or raise 404: one query, for the viewer's images."""
+    instance = (
+        Instance.objects.select_related("series__study")
+        .filter(
+            pk=instance_id,
+            series__study_id=study_id,
+            series__study__department__memberships__user=user,
+        )
+        .first()
+    )
+    if instance is None:
+        raise Http404("No such instance")
+    return instance
+
+
 def get_study_for_member(*, user, study_id):
     """Return a study of one of the user's departments, or raise 404."""
     try:

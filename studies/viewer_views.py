@@ -1,6 +1,7 @@
 """Viewer pages for members of the study's department.
 
-Every view authorizes through selectors.get_study_for_member (404 otherwise),
+Every view authorizes through selectors.get_study_for_member (the images through
+get_instance_for_member; 404 otherwise),
 then takes series and instances only from that study. Recipients reach the
 same pieces through sharing's bucket views, which pass their own permissions
 and URLs.
@@ -16,7 +17,11 @@ from django.views.decorators.http import require_POST
 from . import viewer
 from .download import study_zip_response
 from .models import Study
-from .selectors import get_study_for_member, series_of_study
+from .selectors import (
+    get_instance_for_member,
+    get_study_for_member,
+    series_of_study,
+)
 from .signals import study_downloaded
 
 
@@ -70,8 +75,9 @@ def series_thumbnail(request, study_id, series_id):
 
 @login_required
 def frame(request, study_id, instance_id, frame, fmt):
-    study = get_study_for_member(user=request.user, study_id=study_id)
-    instance = viewer.instance_for_study(study=study, instance_id=instance_id)
+    instance = get_instance_for_member(
+        user=request.user, study_id=study_id, instance_id=instance_id
+    )
     return viewer.frame_response(request, instance, frame, fmt=fmt)
 
 
