@@ -27,7 +27,7 @@ from studies.models import ReportRevision
 
 from ..audit.record import audit_record
 from ..models import AuditEvent, BucketOpening, Pseudonym, Share
-from .selectors import buckets_with_share, recipient_q, with_reaching_access
+from .selectors import buckets_with_share, with_reaching_access
 
 # The session keeps, per bucket id, that its SMS code was entered in this session.
 SESSION_VERIFIED_KEY = "sharing.otp_verified_buckets"
@@ -90,6 +90,24 @@ def is_open_to(request, bucket):
     return not bucket.require_otp or otp_is_verified(request, bucket)
 
 
+def reaches(user, bucket):
+    """Return whether the bucket was sent to the user, to one of their groups or
+    to one of their departments (recipient_q, for one bucket already read)."""
+    if not user.is_authenticated:
+        return False
+    if bucket.recipient_user_id is not None and bucket.recipient_user_id == user.pk:
+        return True
+    if (
+        bucket.recipient_department_id is not None
+        and bucket.recipient_department_id in user.department_ids
+    ):
+        return True
+    return (
+        bucket.recipient_group_id is not None
+        and user.user_groups.filter(pk=bucket.recipient_group_id).exists()
+    )
+
+
 def get_bucket_for_request(request, bucket_id, *, require_code=True):
     """Return the bucket if this request may see it; raise otherwise.
 
@@ -102,10 +120,11 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True):
     bucket = None
     if user.is_authenticated:
         # Whether this user opened it before comes along: a later visit to the
-        # study page then writes no opening and reads none.
+        # study page then writes no opening and reads none. Whom it was sent to
+        # is checked on the row (reaches): the query stays a primary-key read.
         bucket = (
             buckets_with_share()
-            .filter(recipient_q(user), pk=bucket_id)
+            .filter(pk=bucket_id)
             .annotate(
                 opened_by_user=Exists(
                     BucketOpening.objects.filter(bucket=OuterRef("pk"), user=user)
@@ -113,15 +132,12 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True):
             )
             .first()
         )
-    if bucket is None:
+    if bucket is None or not reaches(user, bucket):
         # A bucket of someone else and an id that does not exist look the same to
         # the visitor (the AccessRefused carries no bucket); the log names the
         # bucket of someone else, so its sending department sees the attempt.
-        someone_elses = None
-        if user.is_authenticated:
-            someone_elses = buckets_with_share().filter(pk=bucket_id).first()
         audit_refusal(
-            request, Refusal.NOT_RECIPIENT, bucket=someone_elses, bucket_id=bucket_id
+            request, Refusal.NOT_RECIPIENT, bucket=bucket, bucket_id=bucket_id
         )
         raise AccessRefused(Refusal.NOT_RECIPIENT)
     reason = refusal_of(bucket)
