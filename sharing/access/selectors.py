@@ -188,7 +188,22 @@ def studies_received_by(*, user):
 
 def studies_of_rows(*, study_ids):
     """Return {id: study} of the studies a page of rows shows, with their patient."""
-    return Study.objects.select_related("patient").in_bulk(study_ids)
+    return (
+        Study.objects.select_related("patient")
+        .only(
+            "id",
+            "study_date",
+            "description",
+            "modalities",
+            "patient__id",
+            "patient__patient_id",
+            "patient__family_name",
+            "patient__given_name",
+            "patient__birth_date",
+            "patient__sex",
+        )
+        .in_bulk(study_ids)
+    )
 
 
 ROW_BUCKET_FIELDS = (
