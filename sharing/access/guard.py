@@ -296,7 +296,8 @@ def get_study_of_bucket(bucket, study_id, *, request=None):
 def patient_shown(bucket, patient, *, in_list=False):
     """Return what the recipient may see of the patient (a pseudonym if anonymized).
 
-    Uses the bucket's prefetched pseudonyms where there are. A list of many
+    Uses the bucket's prefetched pseudonyms where there are (or the list
+    buckets_of_rows gives it). A list of many
     buckets (`in_list`) makes none that is missing, so it costs no query per row,
     and shows "Anonymous" until the study's own page has made it.
     """
@@ -309,8 +310,14 @@ def patient_shown(bucket, patient, *, in_list=False):
             "sex": patient.sex,
             "anonymized": False,
         }
+    listed = getattr(bucket, "listed_pseudonyms", None)  # buckets_of_rows
     pseudonym = next(
-        (p for p in bucket.pseudonyms.all() if p.patient_id == patient.pk), None
+        (
+            p
+            for p in (bucket.pseudonyms.all() if listed is None else listed)
+            if p.patient_id == patient.pk
+        ),
+        None,
     )
     if pseudonym is None:
         pseudonym = (

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from studies.models import Study
 
-from ..models import ACCESS_RANK, Access, Bucket, BucketOpening, Share
+from ..models import ACCESS_RANK, Access, Bucket, BucketOpening, Pseudonym, Share
 from ..status.selectors import expired_q
 
 
@@ -252,10 +252,17 @@ def buckets_of_rows(*, bucket_ids, user):
                 BucketOpening.objects.filter(bucket_id=OuterRef("pk"), user=user)
             )
         )
-        .prefetch_related("pseudonyms")
         .order_by()
     )
-    return {bucket.pk: bucket for bucket in buckets}
+    by_id = {bucket.pk: bucket for bucket in buckets}
+    # The pseudonyms in one query, handed to each bucket as a plain list
+    # (patient_shown reads it): prefetch_related's per-bucket managers cost more
+    # than the rows they hold.
+    for bucket in by_id.values():
+        bucket.listed_pseudonyms = []
+    for pseudonym in Pseudonym.objects.filter(bucket_id__in=list(by_id)):
+        by_id[pseudonym.bucket_id].listed_pseudonyms.append(pseudonym)
+    return by_id
 
 
 def access_label(share):
