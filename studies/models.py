@@ -3,6 +3,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from pacsshare.secret_box import SealedCharField
 from recipients.models import Department
 
 from .deidentify import instance_is_cleanable
@@ -241,8 +242,9 @@ class DicomWebSource(models.Model):
     )
     base_url = models.URLField(_("DICOMweb base URL"), max_length=500)
     username = models.CharField(_("user name"), max_length=150, blank=True)
-    # Needed in clear to call the source; never logged, never shown back.
-    password = models.CharField(_("password"), max_length=255, blank=True)
+    # Needed in clear to call the source: sealed at rest (pacsshare.secret_box),
+    # never logged, never shown back.
+    password = SealedCharField(_("password"), max_length=1000, blank=True)
 
     class Meta:
         verbose_name = _("DICOMweb source")

@@ -5,6 +5,7 @@ import logging
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.urls import reverse
 
 from studies.models import DicomDestination, DicomWebSource
@@ -58,6 +59,25 @@ def test_an_admin_sets_the_source_and_never_sees_the_password_again(
     )
     source.refresh_from_db()
     assert source.password == ""
+
+
+def test_the_password_rests_sealed_in_the_database(client, world, settings):
+    client.force_login(world.admin_a)
+    client.post(reverse("admin:studies_dicomwebsource_add"), _source_form(world.dept_a))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT password FROM studies_dicomwebsource")
+        (stored,) = cursor.fetchone()
+    # A database dump gives nothing back; the app reads it in clear.
+    assert PASSWORD not in stored and stored.startswith("sealed:v1:")
+    assert DicomWebSource.objects.get().password == PASSWORD
+    # After a SECRET_KEY rotation (the old key a fallback) it still opens.
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    assert DicomWebSource.objects.get().password == PASSWORD
+    # Without the old key nothing opens it: the admin is asked for it again.
+    settings.SECRET_KEY_FALLBACKS = []
+    assert DicomWebSource.objects.get().password == ""
 
 
 def test_credentials_in_the_url_are_refused(client, world):
