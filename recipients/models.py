@@ -93,6 +93,12 @@ class Department(FoldedNameModel):
         return self.name
 
 
+def display_name_of(title, first_name, last_name, username):
+    """Return how a person is named on a page (User.display_name, from values)."""
+    name = " ".join(p for p in (title, first_name, last_name) if p)
+    return name or username
+
+
 class User(AbstractUser):
     """A person who uses PACSshare: sender, recipient or admin."""
 
@@ -176,8 +182,9 @@ class User(AbstractUser):
 
     @property
     def display_name(self):
-        name = " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
-        return name or self.username
+        return display_name_of(
+            self.title, self.first_name, self.last_name, self.username
+        )
 
     @property
     def is_service_desk(self):
