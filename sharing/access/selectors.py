@@ -190,23 +190,37 @@ def studies_received_by(*, user):
 
 
 def studies_of_rows(*, study_ids):
-    """Return {id: study} of the studies a page of rows shows, with their patient."""
-    return (
-        Study.objects.select_related("patient")
-        .only(
-            "id",
-            "study_date",
-            "description",
-            "modalities",
-            "patient__id",
-            "patient__patient_id",
-            "patient__family_name",
-            "patient__given_name",
-            "patient__birth_date",
-            "patient__sex",
-        )
-        .in_bulk(study_ids)
+    """Return {id: study} of the studies a page of rows shows, with their
+    patient: the columns a row shows, as plain objects (like buckets_of_rows)."""
+    values = Study.objects.filter(pk__in=study_ids).values(
+        "id",
+        "study_date",
+        "description",
+        "modalities",
+        "patient_id",
+        "patient__patient_id",
+        "patient__family_name",
+        "patient__given_name",
+        "patient__birth_date",
+        "patient__sex",
     )
+    return {
+        row["id"]: SimpleNamespace(
+            pk=row["id"],
+            study_date=row["study_date"],
+            description=row["description"],
+            modalities=row["modalities"],
+            patient=SimpleNamespace(
+                pk=row["patient_id"],
+                patient_id=row["patient__patient_id"],
+                family_name=row["patient__family_name"],
+                given_name=row["patient__given_name"],
+                birth_date=row["patient__birth_date"],
+                sex=row["patient__sex"],
+            ),
+        )
+        for row in values
+    }
 
 
 ROW_BUCKET_VALUES = (
