@@ -116,7 +116,8 @@ def ohif_config_js(*, router_basename, dicomweb_root, name):
         "routerBasename": router_basename,
         "extensions": [],
         "modes": [],
-        "customizationService": {},
+        # No first-visit tour over the image the recipient came to see.
+        "customizationService": {"ohif.tours": {"$set": []}},
         "showStudyList": True,
         "maxNumberOfWebWorkers": 2,
         "showWarningMessageForCrossOrigin": False,

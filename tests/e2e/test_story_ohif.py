@@ -95,6 +95,8 @@ def _open_in_ohif(live_server, page, bucket, tmp_path):
         if deviation > 10:
             break
     page.screenshot(path=str(tmp_path / "ohif-page.png"))
+    # No first-visit tour (Shepherd) covers the image.
+    assert page.locator(".shepherd-element").count() == 0
     return deviation, size
 
 
