@@ -13,6 +13,8 @@ asynchronous commit; the SMTP connection stays open from mail to mail.
 """
 
 import datetime
+import functools
+import json
 import logging
 import random
 import secrets
@@ -34,6 +36,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.crypto import salted_hmac
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -180,11 +183,39 @@ def render_share_mail(notification: Notification) -> tuple[str, str, str]:
     subject = notification.subject or share_mail_subject(
         share=bucket.share, language=language, exam_count=context["exam_count"]
     )
-    context = {**context, "link": bucket_link_url(bucket)}
+    name, link = context["recipient_name"], bucket_link_url(bucket)
+    key = {**context, "recipient_name": bool(name)}
+    key = json.dumps(key, sort_keys=True, ensure_ascii=False)
+    if MARK in key or MARK in name:  # text that could pass for a mark: no short cut
+        return subject, *_render_share_bodies(language, {**context, "link": link})
+    text, html = _share_bodies(language, key)
+    return (
+        subject,
+        text.replace(NAME_MARK, name).replace(LINK_MARK, link),
+        html.replace(NAME_MARK, escape(name)).replace(LINK_MARK, escape(link)),
+    )
+
+
+# The mails of a share differ by the greeting's name and the link only: a worker
+# renders a share's two bodies once with these marks in their place (escaped in
+# the HTML as the templates' autoescaping would).
+MARK = "\ue000"  # of Unicode's private use area: no text of ours has it
+NAME_MARK = f"{MARK}recipient_name{MARK}"
+LINK_MARK = f"{MARK}link{MARK}"
+
+
+@functools.lru_cache(maxsize=64)
+def _share_bodies(language, key):
+    context = json.loads(key)
+    context["recipient_name"] = NAME_MARK if context["recipient_name"] else ""
+    return _render_share_bodies(language, {**context, "link": LINK_MARK})
+
+
+def _render_share_bodies(language, context):
     with translation.override(language):
         text = render_to_string("sharing/email/share_body.txt", context)
         html = render_to_string("sharing/email/share_body.html", context)
-    return subject, text, html
+    return text, html
 
 
 def render_bucket_locked_mail(notification: Notification) -> tuple[str, str, str]:

@@ -1,12 +1,20 @@
-"""The outbox writes a mail's bytes itself: the same bytes as Django, byte for byte."""
+"""The outbox writes a mail's bodies and bytes itself: the same as Django's.
+
+The bodies are rendered once per share with marks for the name and the link
+(sharing.outbox.delivery), the bytes written without Django's MIME classes
+(sharing.outbox.mime); both must come out as Django would make them.
+"""
 
 import email
 from email import policy
 
 import pytest
 from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import translation
 
-from sharing.outbox import mime
+from sharing.models import Bucket, Notification
+from sharing.outbox import delivery, mime
 
 BOUNDARY = "===============0123456789012345678=="
 DATE = "Tue, 01 Dec 2026 14:52:00 -0000"
@@ -116,3 +124,60 @@ def test_a_header_with_a_newline_is_refused():
 def test_other_messages_go_through_django():
     message = EmailMessage("Plain", "Body", "a@example.org", ["b@example.org"])
     assert mime.message_bytes(message).endswith(b"\r\n\r\nBody")
+
+
+def share_context(**kwargs):
+    return {
+        "recipient_name": "Dr. Jan Peeters",
+        "sender_name": "Anna Claes",
+        "department_name": "Radiologie & Co",
+        "exams": [{"initials": "J.P.", "description": "CT <thorax>", "date": "1 dec"}],
+        "exam_count": 1,
+        "message": "Graag uw advies.\nDank u.",
+        "require_otp": True,
+        "via": "",
+        "urgent": False,
+        "language_code": "nl",
+        **kwargs,
+    }
+
+
+def rendered(context, language="nl"):
+    """The mail as its templates render it, link and all."""
+    bucket = Bucket(pk=3)
+    bucket.set_link_secret()
+    notification = Notification(
+        pk=5, kind="share", language=language, subject="s", mail_context=context
+    )
+    notification.bucket = bucket
+    _subject, text, html = delivery.render_share_mail(notification)
+    full = {**context, "link": delivery.bucket_link_url(bucket)}
+    with translation.override(language):
+        expected = (
+            render_to_string("sharing/email/share_body.txt", full),
+            render_to_string("sharing/email/share_body.html", full),
+        )
+    return (text, html), expected
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        share_context(),
+        share_context(recipient_name=""),
+        share_context(recipient_name='Zoë O\'Brien <&> "Jr"'),
+        share_context(urgent=True, via="Praktijk <De Linde>", require_otp=False),
+        share_context(message=f"{delivery.NAME_MARK} {delivery.LINK_MARK}"),
+        share_context(recipient_name=f"Jan {delivery.LINK_MARK}"),
+    ],
+)
+def test_share_bodies_are_the_templates(context):
+    for _ in range(2):  # rendered, then from the worker's cache
+        got, expected = rendered(context)
+        assert got == expected
+
+
+def test_share_bodies_of_one_share_differ_by_name_and_link_only():
+    (text_a, _), _ = rendered(share_context(recipient_name="Jan"))
+    (text_b, _), _ = rendered(share_context(recipient_name="Piet"))
+    assert "Jan" in text_a and "Piet" in text_b and "Jan" not in text_b
