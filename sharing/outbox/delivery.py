@@ -183,7 +183,7 @@ def render_share_mail(notification: Notification) -> tuple[str, str, str]:
     subject = notification.subject or share_mail_subject(
         share=bucket.share, language=language, exam_count=context["exam_count"]
     )
-    name, link = context["recipient_name"], bucket_link_url(bucket)
+    name, link = context.get("recipient_name", ""), bucket_link_url(bucket)
     key = {**context, "recipient_name": bool(name)}
     key = json.dumps(key, sort_keys=True, ensure_ascii=False)
     if MARK in key or MARK in name:  # text that could pass for a mark: no short cut
@@ -207,7 +207,7 @@ LINK_MARK = f"{MARK}link{MARK}"
 @functools.lru_cache(maxsize=64)
 def _share_bodies(language, key):
     context = json.loads(key)
-    context["recipient_name"] = NAME_MARK if context["recipient_name"] else ""
+    context["recipient_name"] = NAME_MARK if context.get("recipient_name") else ""
     return _render_share_bodies(language, {**context, "link": LINK_MARK})
 
 

@@ -165,6 +165,7 @@ def rendered(context, language="nl"):
     [
         share_context(),
         share_context(recipient_name=""),
+        {k: v for k, v in share_context().items() if k != "recipient_name"},
         share_context(recipient_name='Zoë O\'Brien <&> "Jr"'),
         share_context(urgent=True, via="Praktijk <De Linde>", require_otp=False),
         share_context(message=f"{delivery.NAME_MARK} {delivery.LINK_MARK}"),
