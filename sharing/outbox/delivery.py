@@ -13,6 +13,8 @@ asynchronous commit; the SMTP connection stays open from mail to mail.
 """
 
 import datetime
+import functools
+import json
 import logging
 import random
 import secrets
@@ -23,11 +25,18 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.crypto import salted_hmac
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -42,6 +51,7 @@ from ..models import (
     Pseudonym,
     hash_secret,
 )
+from . import mime
 
 logger = logging.getLogger(__name__)
 
@@ -173,11 +183,39 @@ def render_share_mail(notification: Notification) -> tuple[str, str, str]:
     subject = notification.subject or share_mail_subject(
         share=bucket.share, language=language, exam_count=context["exam_count"]
     )
-    context = {**context, "link": bucket_link_url(bucket)}
+    name, link = context.get("recipient_name", ""), bucket_link_url(bucket)
+    key = {**context, "recipient_name": bool(name)}
+    key = json.dumps(key, sort_keys=True, ensure_ascii=False)
+    if MARK in key or MARK in name:  # text that could pass for a mark: no short cut
+        return subject, *_render_share_bodies(language, {**context, "link": link})
+    text, html = _share_bodies(language, key)
+    return (
+        subject,
+        text.replace(NAME_MARK, name).replace(LINK_MARK, link),
+        html.replace(NAME_MARK, escape(name)).replace(LINK_MARK, escape(link)),
+    )
+
+
+# The mails of a share differ by the greeting's name and the link only: a worker
+# renders a share's two bodies once with these marks in their place (escaped in
+# the HTML as the templates' autoescaping would).
+MARK = "\ue000"  # of Unicode's private use area: no text of ours has it
+NAME_MARK = f"{MARK}recipient_name{MARK}"
+LINK_MARK = f"{MARK}link{MARK}"
+
+
+@functools.lru_cache(maxsize=64)
+def _share_bodies(language, key):
+    context = json.loads(key)
+    context["recipient_name"] = NAME_MARK if context.get("recipient_name") else ""
+    return _render_share_bodies(language, {**context, "link": LINK_MARK})
+
+
+def _render_share_bodies(language, context):
     with translation.override(language):
         text = render_to_string("sharing/email/share_body.txt", context)
         html = render_to_string("sharing/email/share_body.html", context)
-    return subject, text, html
+    return text, html
 
 
 def render_bucket_locked_mail(notification: Notification) -> tuple[str, str, str]:
@@ -219,42 +257,71 @@ def notification_claim(*, notification_id: int) -> Notification | None:
     and leases it for ``NOTIFICATION_LEASE`` seconds. It returns the row and its
     bucket's link secret in the same statement (``UPDATE … RETURNING``).
     """
+    db = connections[DEFAULT_DB_ALIAS]
     now = timezone.now()
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    buckets = connection.ops.quote_name(Bucket._meta.db_table)
-    columns = ", ".join(
-        f"{table}.{connection.ops.quote_name(field.column)}"
-        for field in Notification._meta.concrete_fields
-    )
-    # Identifiers from the models' meta only; every value is a parameter.
-    sql = (
-        f"UPDATE {table} SET status = %s, attempts = attempts + 1, leased_until = %s "  # noqa: S608
-        f"WHERE id = %s AND (status = %s OR (status = %s AND leased_until < %s)) "
-        f"RETURNING {columns}, (SELECT link_secret FROM {buckets} "
-        f"WHERE {buckets}.id = {table}.bucket_id) AS bucket_link_secret"
-    )
     params = [
         Notification.Status.SENDING,
-        _datetime_param(now + lease()),
+        db.ops.adapt_datetimefield_value(now + lease()),
         notification_id,
         Notification.Status.PENDING,
         Notification.Status.SENDING,
-        _datetime_param(now),
+        db.ops.adapt_datetimefield_value(now),
     ]
-    rows = _with_database_retries(
-        lambda: list(Notification.objects.raw(_asynchronous(sql), params))
-    )
-    if not rows:
+    sql, converters = _claim_statement(db)
+
+    def claim():
+        with db.cursor() as cursor:
+            cursor.execute(_asynchronous(db, sql), params)
+            return cursor.fetchone()
+
+    row = _with_database_retries(db, claim)
+    if row is None:
         return None
-    (notification,) = rows
+    # The row as a queryset would load it (Notification.objects.raw() does the
+    # same at several times the cost).
+    *values, link_secret = row
+    for index, column, functions in converters:
+        for function in functions:
+            values[index] = function(values[index], column, db)
+    notification = Notification.from_db(db.alias, _NOTIFICATION_ATTNAMES, values)
     if notification.kind == Notification.Kind.SHARE and notification.bucket_id:
         # The bucket as far as the mail needs it; any other field loads if asked.
         notification.bucket = Bucket.from_db(
-            connection.alias,
-            ["id", "link_secret"],
-            [notification.bucket_id, notification.bucket_link_secret],
+            db.alias, ["id", "link_secret"], [notification.bucket_id, link_secret]
         )
     return notification
+
+
+_NOTIFICATION_ATTNAMES = [f.attname for f in Notification._meta.concrete_fields]
+_claim_statements = {}
+
+
+def _claim_statement(db):
+    """Return the claim's SQL and the converters of its columns, made once."""
+    key = (db.alias, db.vendor)
+    if key not in _claim_statements:
+        quote = db.ops.quote_name
+        table = quote(Notification._meta.db_table)
+        buckets = quote(Bucket._meta.db_table)
+        fields = Notification._meta.concrete_fields
+        columns = ", ".join(f"{table}.{quote(field.column)}" for field in fields)
+        # Identifiers from the models' meta only; every value is a parameter.
+        sql = (
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, "  # noqa: S608
+            f"leased_until = %s "
+            f"WHERE id = %s AND (status = %s OR (status = %s AND leased_until < %s)) "
+            f"RETURNING {columns}, (SELECT link_secret FROM {buckets} "
+            f"WHERE {buckets}.id = {table}.bucket_id)"
+        )
+        converters = []
+        for index, field in enumerate(fields):
+            column = field.cached_col
+            functions = db.ops.get_db_converters(column)
+            functions += column.get_db_converters(db)
+            if functions:
+                converters.append((index, column, functions))
+        _claim_statements[key] = sql, converters
+    return _claim_statements[key]
 
 
 def lease() -> datetime.timedelta:
@@ -312,7 +379,8 @@ def _settle(
     notification, *, status, leased_until=None, error="", provider_id="", sent_at=None
 ):
     """Move a claimed row on from "sending" in one statement (a no-op otherwise)."""
-    table = connection.ops.quote_name(Notification._meta.db_table)
+    db = connections[DEFAULT_DB_ALIAS]
+    table = db.ops.quote_name(Notification._meta.db_table)
     # Identifiers from the model's meta only; every value is a parameter.
     sql = (
         f"UPDATE {table} SET status = %s, leased_until = %s, error = %s, "  # noqa: S608
@@ -320,26 +388,22 @@ def _settle(
     )
     params = [
         status,
-        _datetime_param(leased_until),
+        db.ops.adapt_datetimefield_value(leased_until),
         error,
         provider_id,
-        _datetime_param(sent_at),
+        db.ops.adapt_datetimefield_value(sent_at),
         notification.pk,
         Notification.Status.SENDING,
     ]
 
     def write():
-        with connection.cursor() as cursor:
-            cursor.execute(_asynchronous(sql), params)
+        with db.cursor() as cursor:
+            cursor.execute(_asynchronous(db, sql), params)
 
-    _with_database_retries(write)
-
-
-def _datetime_param(value):
-    return connection.ops.adapt_datetimefield_value(value)
+    _with_database_retries(db, write)
 
 
-def _asynchronous(sql):
+def _asynchronous(db, sql):
     """Return the outbox statement ``sql`` as a commit that does not wait for disk.
 
     On PostgreSQL the statement runs as its own transaction, whose commit returns
@@ -348,14 +412,14 @@ def _asynchronous(sql):
     undo the last fraction of a second of claims and "sent" marks: those messages
     are sent again, never lost. Inside a caller's transaction it is left as it is.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if db.vendor != "postgresql" or db.in_atomic_block:
         return sql
     # One simple query of two statements is one implicit transaction: the
     # setting holds for the update alone, at the cost of no round trip.
     return "SET LOCAL synchronous_commit TO OFF; " + sql
 
 
-def _with_database_retries(write):
+def _with_database_retries(db, write):
     """Run ``write``; on a lost database connection reconnect and run it again.
 
     Every write here is a conditional update, so running it twice is harmless.
@@ -366,10 +430,10 @@ def _with_database_retries(write):
         try:
             return write()
         except (OperationalError, InterfaceError):
-            if time.monotonic() > deadline or connection.in_atomic_block:
+            if time.monotonic() > deadline or db.in_atomic_block:
                 raise
             logger.warning("Database connection lost; reconnecting", exc_info=True)
-            connection.close()
+            db.close()
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -444,16 +508,19 @@ def _send_message(message):
     reused = _smtp.backend is not None and _smtp.backend.connection is not None
     if _smtp.backend is None:
         _smtp.backend, _smtp.key = get_connection(), key
+    # The bytes and the envelope Django's backend would send, built faster.
+    sender, recipients = mime.envelope(message)
+    raw = mime.message_bytes(message)
     try:
         _smtp.backend.open()
-        _smtp.backend.send_messages([message])
+        _smtp.backend.connection.sendmail(sender, recipients, raw)
     except smtplib.SMTPServerDisconnected:
         close_smtp_connection()
         if not reused:
             raise
         _smtp.backend, _smtp.key = get_connection(), key
         _smtp.backend.open()
-        _smtp.backend.send_messages([message])
+        _smtp.backend.connection.sendmail(sender, recipients, raw)
     except (smtplib.SMTPException, OSError) as exc:
         if not isinstance(exc, smtplib.SMTPResponseException):
             # The connection's state is unknown after a network error.
