@@ -373,9 +373,10 @@ class DepartmentImport:
 
     def _check_department(self, study: Study) -> None:
         if study.department_id != self.department.pk:
+            # Not which one: the reason reaches the sending modality (the
+            # C-STORE's Error Comment) and this department's Incoming list.
             raise _Skip(
-                f"study {study.study_instance_uid} belongs to another department "
-                f"({study.department.code})"
+                f"study {study.study_instance_uid} belongs to another department"
             )
 
     def _patient(self, header: _Header) -> Patient:
