@@ -270,7 +270,7 @@ def get_study_of_bucket(bucket, study_id, *, request=None):
     `report_has_revisions` and the access the user's other buckets give
     (with_reaching_access).
     """
-    studies = bucket.share.studies.select_related("patient", "department")
+    studies = bucket.share.studies.select_related("patient")
     if request is not None:
         open_ids = [int(pk) for pk in request.session.get(SESSION_VERIFIED_KEY, [])]
         studies = with_reaching_access(
