@@ -251,7 +251,8 @@ def _study_rows(bucket, user, member_of):
     of the source department) sees the pseudonyms they were given, not the patient.
     """
     share = bucket.share
-    studies = list(share.studies.all())
+    listed = getattr(share, "listed_studies", None)  # buckets_with_status_columns
+    studies = list(share.studies.all() if listed is None else listed)
     if (
         not share.anonymize
         or user.is_service_desk
