@@ -283,7 +283,8 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             defaults = {}
             # Only the recipients page shows the sender's last options; the other
             # steps merely validate the stored rows again (and skip the query).
-            if self.steps.current == STEP_RECIPIENTS:
+            shown = getattr(self, "shown_step", None) or self.steps.current
+            if shown == STEP_RECIPIENTS:
                 preferences = self.sender_preferences()
                 defaults = {
                     "require_otp": preferences.require_otp,
