@@ -56,7 +56,7 @@ from .forms import (
     default_valid_until,
 )
 from .info import share_info, share_info_text
-from .markup import recipient_rows_html
+from .markup import parameters_step_html, recipient_rows_html
 from .rendering import wizard_form_renderer
 from .services import ShareRecipient, share_create
 
@@ -474,26 +474,29 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == STEP_PARAMETERS:
             department = self.source_department()
             recipients = self.chosen_recipients()
-            language_reason = self.automatic_language()[1]
-            context.update(
-                recipients=recipients,
-                not_mailed=not_mailed_members(
+            language, language_reason = self.automatic_language()
+            shown = {
+                "recipients": recipients,
+                "not_mailed": not_mailed_members(
                     [entry for entry, options in recipients if options["send_mail"]]
                 ),
-                confirm_digest=self.confirm_digest(),
-                confirm_field=CONFIRM_FIELD,
-                language_reason=language_reason,
-                # The page restores what this tab typed before Back (wizard.js).
-                wizard_draft=not form.is_bound,
-                language_by_hand=form["language"].value()
-                != self.automatic_language()[0],
-                user_recipient=any(entry.kind == "user" for entry, _ in recipients),
-                department=department,
-                department_today=policy.department_today(department)
+                "confirm_digest": self.confirm_digest(),
+                "confirm_field": CONFIRM_FIELD,
+                "language_reason": language_reason,
+                "language_by_hand": form["language"].value() != language,
+                "user_recipient": any(entry.kind == "user" for entry, _ in recipients),
+                "department": department,
+                "department_today": policy.department_today(department)
                 if department
                 else None,
-                latest_valid_until=form.latest_valid_until(),
-                anonymize_left_out=sum(s.anonymize_left_out for s in studies),
+                "latest_valid_until": form.latest_valid_until(),
+                "anonymize_left_out": sum(s.anonymize_left_out for s in studies),
+            }
+            context.update(
+                shown,
+                step_html=parameters_step_html(form, **shown),
+                # The page restores what this tab typed before Back (wizard.js).
+                wizard_draft=not form.is_bound,
             )
         return context
 
