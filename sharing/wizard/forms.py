@@ -62,7 +62,19 @@ class StudyChoiceField(forms.ModelMultipleChoiceField):
                     code="invalid_pk_value",
                     params={"pk": pk},
                 )
-        return super()._check_values(value)
+        # Django's check from here on, without its probe queryset per id (built
+        # to catch ids the database cannot take, which the pattern above refuses).
+        value = frozenset(value)
+        queryset = self.queryset.filter(pk__in=value)
+        pks = {str(study.pk) for study in queryset}
+        for pk in value:
+            if str(pk) not in pks:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": pk},
+                )
+        return queryset
 
 
 class StudiesForm(forms.Form):

@@ -12,6 +12,8 @@ the same escaping and localization as the templates' ``{{ }}`` (see `_text` and
 every widget and page of the wizard.
 """
 
+from html import escape as _escape
+
 from django.forms.renderers import DjangoTemplates
 from django.template.base import render_value_in_context
 from django.template.context import Context
@@ -24,6 +26,10 @@ _CONTEXT = Context()  # autoescape on, localization as a template's
 
 def _text(value):
     """``{{ value }}``: localized, then escaped unless already safe."""
+    if isinstance(value, SafeData):
+        return str(value)
+    if type(value) is str:  # the common case, as render_value_in_context does it
+        return _escape(value)
     return render_value_in_context(value, _CONTEXT)
 
 
