@@ -230,16 +230,65 @@ def _add_groups_and_departments(rows, folded, limit, add):
         add(kind, pk, NAME_PREFIX if key.startswith(folded) else OTHER, key)
 
 
+def _like(text, *, prefix="", suffix=""):
+    return prefix + connection.ops.prep_for_like_query(text) + suffix
+
+
+def _words_sql(column, tokens):
+    """_word_conditions() as SQL and parameters (the same LIKE patterns)."""
+    parts, params = [], []
+    for token in tokens:
+        if len(token) >= MIN_SUBSTRING_LENGTH:
+            parts.append(f"{column}::text LIKE %s")
+            params.append(_like(token, prefix="%", suffix="%"))
+        else:
+            parts.append(f"({column}::text LIKE %s OR {column}::text LIKE %s)")
+            params += [
+                _like(token, suffix="%"),
+                _like(f" {token}", prefix="%", suffix="%"),
+            ]
+    return " AND ".join(parts) or "TRUE", params
+
+
+def _name_matches_sql(parsed, limit):
+    """The statement of _name_matches_in_one_query: the SQL the ORM gives for the
+    union of _prefix_scans() and _groups_and_departments() (same conditions, same
+    indexes), written out: it runs on every keystroke, and building it through
+    the ORM cost more than running it. Names come from the models; every value
+    is a parameter."""
+    quote = connection.ops.quote_name
+    users = quote(User._meta.db_table)
+    scans, params = [], []
+    for field in ("search_name", "search_name_rev"):
+        column = f"{users}.{quote(field)}"
+        scans.append(
+            f"(SELECT %s, {users}.{quote('id')}, {column} FROM {users} "  # noqa: S608
+            f"WHERE {users}.{quote('is_active')} AND {column}::text LIKE %s "
+            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+        )
+        params += ["user", _like(parsed.person, suffix="%"), limit]
+    for kind, model in (("group", UserGroup), ("department", Department)):
+        table = quote(model._meta.db_table)
+        condition, words = _words_sql(
+            f"{table}.{quote('search_name')}", parsed.folded.split()
+        )
+        scans.append(
+            f"(SELECT %s, {table}.{quote('id')}, {table}.{quote('search_name')} "  # noqa: S608
+            f"FROM {table} WHERE ({condition}) AND {table}.{quote('is_public')} "
+            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+        )
+        params += [kind, *words, limit * 4]
+    return " UNION ALL ".join(scans), params
+
+
 def _name_matches_in_one_query(parsed, limit, add):
     """Both user name-prefix scans and the group and department matches in one
     UNION ALL of four ordered, limited scans (one round trip, not two)."""
-    users = _prefix_scans(parsed.person, limit)
-    groups, departments = (
-        rows.order_by("search_name", "pk")[: limit * 4]
-        for rows in _groups_and_departments(parsed.folded)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(*_name_matches_sql(parsed, limit))
+        rows = cursor.fetchall()
     others = []
-    for kind, pk, key in users[0].union(users[1], groups, departments, all=True):
+    for kind, pk, key in rows:
         if kind == "user":
             add(kind, pk, NAME_PREFIX, key)
         else:
