@@ -5,18 +5,22 @@ from which a private mobile or e-mail could be learnt: only whether one exists.
 Every builder here runs a fixed number of queries, however many rows it is given.
 """
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .models import (
     Department,
+    Favorite,
     Language,
+    Membership,
     PhysicianNumber,
     User,
     UserGroup,
@@ -94,6 +98,48 @@ def entries_for_keys(keys, *, private_ok=frozenset()):
     return result
 
 
+def favorite_keys(rows):
+    """Return the keys ("user:12", ...) of favorites given as (user_id, group_id,
+    department_id) rows."""
+    keys = set()
+    for user_id, group_id, department_id in rows:
+        if user_id:
+            keys.add(f"user:{user_id}")
+        elif group_id:
+            keys.add(f"group:{group_id}")
+        else:
+            keys.add(f"department:{department_id}")
+    return keys
+
+
+def _favorite_rows(owner):
+    return Favorite.objects.filter(owner=owner).values_list(
+        "user_id", "group_id", "department_id"
+    )
+
+
+def entries_and_favorites(keys, *, owner):
+    """Return (the entries for (kind, pk) pairs as entries_for_keys does, the keys
+    of `owner`'s favorites); no favorites are read when there is no entry.
+
+    On PostgreSQL the favorites come in the users' query (an uncorrelated
+    subquery, evaluated once), so a page of users costs one query, not two.
+    """
+    user_pks = [pk for kind, pk in keys if kind == "user"]
+    favorites = None
+    if user_pks and connection.vendor == "postgresql":
+        favorites = set()
+        found = _user_entries(user_pks, favorites_of=owner, favorites=favorites)
+        others = [(kind, pk) for kind, pk in keys if kind != "user"]
+        found.update({e.key: e for e in entries_for_keys(others)})
+        entries = [found[f"{k}:{pk}"] for k, pk in keys if f"{k}:{pk}" in found]
+    else:
+        entries = entries_for_keys(keys)
+    if favorites is None:
+        favorites = favorite_keys(_favorite_rows(owner)) if entries else set()
+    return entries, favorites
+
+
 def _join(parts):
     return " · ".join(p for p in parts if p)
 
@@ -112,35 +158,93 @@ _USER_FIELDS = (
 )
 
 
-def _user_rows(pks):
+class _UserRow(NamedTuple):
+    """What an entry shows of a user, read without a model instance."""
+
+    pk: int
+    username: str
+    title: str
+    first_name: str
+    last_name: str
+    speciality: str
+    city: str
+    language: str
+    mobile: str
+    email: str
+
+    display_name = User.display_name
+
+
+@functools.cache
+def _user_rows_sql(with_favorites):
+    """The PostgreSQL statement of _user_rows: each user with their physician
+    numbers and public departments as arrays of correlated subqueries (and the
+    owner's favorites as arrays of uncorrelated ones, evaluated once). Written
+    out rather than built by the ORM: it runs on every keystroke of the quick
+    search, and its compilation cost more than its execution."""
+    quote = connection.ops.quote_name
+    users, numbers, departments, memberships, favorites = (
+        quote(model._meta.db_table)
+        for model in (User, PhysicianNumber, Department, Membership, Favorite)
+    )
+    columns = ", ".join(f"u.{quote(name)}" for name in ("id", *_USER_FIELDS[1:]))
+    by_number = "ORDER BY n.scheme, n.number"
+    owned = ""
+    if with_favorites:
+        owned = "".join(
+            f", ARRAY(SELECT f.{kind}_id FROM {favorites} f "  # noqa: S608 (names only)
+            f"WHERE f.owner_id = %(owner)s AND f.{kind}_id IS NOT NULL)"
+            for kind in KINDS
+        )
+    return (
+        f"SELECT {columns}, "  # noqa: S608 (table and column names; values are parameters)
+        f"ARRAY(SELECT n.scheme FROM {numbers} n WHERE n.user_id = u.id {by_number}), "
+        f"ARRAY(SELECT n.number FROM {numbers} n WHERE n.user_id = u.id {by_number}), "
+        f"ARRAY(SELECT d.name FROM {departments} d "
+        f"JOIN {memberships} m ON m.department_id = d.id "
+        f"WHERE d.is_public AND m.user_id = u.id ORDER BY d.name, d.id)"
+        f"{owned} FROM {users} u WHERE u.is_active AND u.id = ANY(%(pks)s)"
+    )
+
+
+def _user_rows(pks, *, favorites_of=None, favorites=None):
     """Return (user, [(scheme, number)], [public department names]) per active user.
 
-    On PostgreSQL one query: the numbers and departments come as arrays of
-    correlated subqueries. Elsewhere (SQLite in tests) three, by prefetching.
+    On PostgreSQL one query (see _user_rows_sql); with `favorites_of`, that
+    user's favorites come in it too, added to the set `favorites`. Elsewhere
+    (SQLite in tests) three, by prefetching, and the favorites are left to the
+    caller.
     """
-    users = User.objects.filter(pk__in=list(pks), is_active=True).only(*_USER_FIELDS)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.expressions import ArraySubquery
-
-        numbers = PhysicianNumber.objects.filter(user=OuterRef("pk")).order_by(
-            "scheme", "number"
-        )
-        departments = Department.objects.filter(
-            is_public=True, memberships__user=OuterRef("pk")
-        ).order_by("name", "pk")
-        users = users.annotate(
-            number_schemes=ArraySubquery(numbers.values("scheme")),
-            number_values=ArraySubquery(numbers.values("number")),
-            department_names=ArraySubquery(departments.values("name")),
-        )
+        fields = len(_UserRow._fields)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _user_rows_sql(favorites_of is not None),
+                {
+                    "pks": [int(pk) for pk in pks],
+                    "owner": getattr(favorites_of, "pk", None),
+                },
+            )
+            rows = cursor.fetchall()
+        if favorites_of is not None:
+            if rows:
+                owned = rows[0][fields + 3 :]
+                favorites.update(
+                    f"{kind}:{pk}"
+                    for kind, pks_of_kind in zip(KINDS, owned, strict=True)
+                    for pk in pks_of_kind
+                )
+            else:  # no active user among pks: the favorites still count
+                favorites.update(favorite_keys(_favorite_rows(favorites_of)))
         return [
             (
-                user,
-                list(zip(user.number_schemes, user.number_values, strict=True)),
-                user.department_names,
+                _UserRow(*row[:fields]),
+                list(zip(row[fields], row[fields + 1], strict=True)),
+                row[fields + 2],
             )
-            for user in users
+            for row in rows
         ]
+    users = User.objects.filter(pk__in=list(pks), is_active=True).only(*_USER_FIELDS)
     users = users.prefetch_related(
         Prefetch(
             "physician_numbers",
@@ -163,10 +267,10 @@ def _user_rows(pks):
     ]
 
 
-def _user_entries(pks):
+def _user_entries(pks, **favorites):
     languages = dict(Language.choices)
     entries = {}
-    for user, numbers, departments in _user_rows(pks):
+    for user, numbers, departments in _user_rows(pks, **favorites):
         places = ", ".join(departments) or user.city
         numbers = ", ".join(
             f"{scheme} {strip_scheme_prefix(scheme, number)}"

@@ -18,7 +18,9 @@ from django.db.models.functions import Lower
 
 from .entries import (
     DirectoryEntry,
+    entries_and_favorites,
     entries_for_keys,
+    favorite_keys,
     parse_key,
 )
 from .folding import fold, fold_accents, fold_person_name, mobile_candidates
@@ -110,6 +112,19 @@ def directory_quick_search(
     *, query: str, limit: int = MAX_RESULTS
 ) -> list[DirectoryEntry]:
     """Return at most `limit` (≤ 20) entries matching the typed text, best first."""
+    return entries_for_keys(_quick_search_keys(query, limit))
+
+
+def directory_quick_search_with_favorites(
+    *, query: str, user, limit: int = MAX_RESULTS
+) -> tuple[list[DirectoryEntry], set[str]]:
+    """Return the quick search's entries and the keys of `user`'s favorites (read
+    with the entries where the database allows; not at all without a result)."""
+    return entries_and_favorites(_quick_search_keys(query, limit), owner=user)
+
+
+def _quick_search_keys(query, limit):
+    """Return the (kind, pk) of at most `limit` entries matching, best first."""
     limit = max(0, min(limit, MAX_RESULTS))
     parsed = _parse(query)
     if limit == 0 or len(parsed.text) < MIN_QUERY_LENGTH:
@@ -133,8 +148,12 @@ def directory_quick_search(
         and len(parsed.folded) >= MIN_QUERY_LENGTH
     )
     if is_name:
-        _name_prefix_matches(parsed.person, limit, add)
-        _group_and_department_matches(parsed.folded, limit, add)
+        if connection.features.supports_slicing_ordering_in_compound:
+            # PostgreSQL: the name prefixes, groups and departments in one query.
+            _name_matches_in_one_query(parsed, limit, add)
+        else:
+            _name_prefix_matches(parsed.person, limit, add)
+            _group_and_department_matches(parsed.folded, limit, add)
         if not enough(NAME_PREFIX):
             _other_name_matches(parsed.person, limit, found, add)
     long_number = len(parsed.number) >= MIN_NUMBER_PREFIX_LENGTH
@@ -145,7 +164,7 @@ def directory_quick_search(
         found.items(),
         key=lambda item: (item[1][0], item[1][1], _KIND_ORDER[item[0][0]], item[0][1]),
     )
-    return entries_for_keys([kind_pk for kind_pk, _ in ranked[:limit]])
+    return [kind_pk for kind_pk, _ in ranked[:limit]]
 
 
 def _number_matches(parsed, limit, add, *, lookup, rank):
@@ -177,6 +196,104 @@ def _exact_matches(parsed, limit, add):
         )
         for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
             add("user", pk, EXACT, name)
+
+
+def _prefix_scans(folded, limit):
+    """Return the two ordered, limited scans of user names starting with `folded`,
+    as (kind, pk, sort key) rows."""
+    return [
+        _active_users()
+        .filter(**{f"{field}__startswith": folded})
+        .annotate(kind=Value("user", output_field=CharField()))
+        .order_by(field, "pk")
+        .values_list("kind", "pk", field)[:limit]
+        for field in ("search_name", "search_name_rev")
+    ]
+
+
+def _groups_and_departments(folded):
+    """Return the public groups and departments whose names match `folded`, as
+    two querysets of (kind, pk, search_name) rows."""
+    condition = _word_conditions("search_name", folded.split())
+    return [
+        model.objects.filter(condition, is_public=True)
+        .annotate(kind=Value(kind, output_field=CharField()))
+        .values_list("kind", "pk", "search_name")
+        for kind, model in (("group", UserGroup), ("department", Department))
+    ]
+
+
+def _add_groups_and_departments(rows, folded, limit, add):
+    # The first limit * 4 by name, as one ordered query of both tables gave them.
+    rows = sorted(rows, key=lambda row: (row[2], row[1]))[: limit * 4]
+    for kind, pk, key in rows:
+        add(kind, pk, NAME_PREFIX if key.startswith(folded) else OTHER, key)
+
+
+def _like(text, *, prefix="", suffix=""):
+    return prefix + connection.ops.prep_for_like_query(text) + suffix
+
+
+def _words_sql(column, tokens):
+    """_word_conditions() as SQL and parameters (the same LIKE patterns)."""
+    parts, params = [], []
+    for token in tokens:
+        if len(token) >= MIN_SUBSTRING_LENGTH:
+            parts.append(f"{column}::text LIKE %s")
+            params.append(_like(token, prefix="%", suffix="%"))
+        else:
+            parts.append(f"({column}::text LIKE %s OR {column}::text LIKE %s)")
+            params += [
+                _like(token, suffix="%"),
+                _like(f" {token}", prefix="%", suffix="%"),
+            ]
+    return " AND ".join(parts) or "TRUE", params
+
+
+def _name_matches_sql(parsed, limit):
+    """The statement of _name_matches_in_one_query: the SQL the ORM gives for the
+    union of _prefix_scans() and _groups_and_departments() (same conditions, same
+    indexes), written out: it runs on every keystroke, and building it through
+    the ORM cost more than running it. Names come from the models; every value
+    is a parameter."""
+    quote = connection.ops.quote_name
+    users = quote(User._meta.db_table)
+    scans, params = [], []
+    for field in ("search_name", "search_name_rev"):
+        column = f"{users}.{quote(field)}"
+        scans.append(
+            f"(SELECT %s, {users}.{quote('id')}, {column} FROM {users} "  # noqa: S608
+            f"WHERE {users}.{quote('is_active')} AND {column}::text LIKE %s "
+            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+        )
+        params += ["user", _like(parsed.person, suffix="%"), limit]
+    for kind, model in (("group", UserGroup), ("department", Department)):
+        table = quote(model._meta.db_table)
+        condition, words = _words_sql(
+            f"{table}.{quote('search_name')}", parsed.folded.split()
+        )
+        scans.append(
+            f"(SELECT %s, {table}.{quote('id')}, {table}.{quote('search_name')} "  # noqa: S608
+            f"FROM {table} WHERE ({condition}) AND {table}.{quote('is_public')} "
+            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+        )
+        params += [kind, *words, limit * 4]
+    return " UNION ALL ".join(scans), params
+
+
+def _name_matches_in_one_query(parsed, limit, add):
+    """Both user name-prefix scans and the group and department matches in one
+    UNION ALL of four ordered, limited scans (one round trip, not two)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*_name_matches_sql(parsed, limit))
+        rows = cursor.fetchall()
+    others = []
+    for kind, pk, key in rows:
+        if kind == "user":
+            add(kind, pk, NAME_PREFIX, key)
+        else:
+            others.append((kind, pk, key))
+    _add_groups_and_departments(others, parsed.folded, limit, add)
 
 
 def _name_prefix_matches(folded, limit, add):
@@ -293,18 +410,11 @@ def favorites_of(*, user) -> list[DirectoryEntry]:
 
 def favorite_keys_of(*, user) -> set[str]:
     """Return the keys ("user:12", ...) of the sender's favorites."""
-    keys = set()
-    rows = Favorite.objects.filter(owner=user).values_list(
-        "user_id", "group_id", "department_id"
+    return favorite_keys(
+        Favorite.objects.filter(owner=user).values_list(
+            "user_id", "group_id", "department_id"
+        )
     )
-    for user_id, group_id, department_id in rows:
-        if user_id:
-            keys.add(f"user:{user_id}")
-        elif group_id:
-            keys.add(f"group:{group_id}")
-        else:
-            keys.add(f"department:{department_id}")
-    return keys
 
 
 @dataclass(frozen=True)

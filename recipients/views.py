@@ -33,10 +33,11 @@ def _mode(request, default):
 def quick_search(request):
     """Return the quick-search results for ?q= as an HTML fragment."""
     query = request.GET.get("q", "")[:100]
-    entries = selectors.directory_quick_search(query=query)
-    mode = _mode(request, "pick")
     # No result, no favorites to mark: the lookup is skipped.
-    favorite_keys = selectors.favorite_keys_of(user=request.user) if entries else set()
+    entries, favorite_keys = selectors.directory_quick_search_with_favorites(
+        query=query, user=request.user
+    )
+    mode = _mode(request, "pick")
     return render(
         request,
         "recipients/_results.html",

@@ -20,12 +20,15 @@ from studies.selectors import studies_visible_to, studies_with_left_out_count
 
 from ..models import ACCESS_RANK, Access, Label, Share
 from . import policy
+from .rendering import wizard_form_renderer
 
 DATE_INPUT_FORMAT = "%d/%m/%Y"
 REASON_MAX_LENGTH = 1000
 MESSAGE_MAX_LENGTH = Share._meta.get_field("message").max_length
 # Study ids as the pages write them; more digits overflow the database's integers.
 STUDY_ID_RE = re.compile(r"[0-9]{1,12}")
+# The studies step lists at most this many of the posted or pre-selected studies.
+MAX_SHOWN_STUDIES = 500
 
 
 def directory_entry(key):
@@ -59,11 +62,25 @@ class StudyChoiceField(forms.ModelMultipleChoiceField):
                     code="invalid_pk_value",
                     params={"pk": pk},
                 )
-        return super()._check_values(value)
+        # Django's check from here on, without its probe queryset per id (built
+        # to catch ids the database cannot take, which the pattern above refuses).
+        value = frozenset(value)
+        queryset = self.queryset.filter(pk__in=value)
+        pks = {str(study.pk) for study in queryset}
+        for pk in value:
+            if str(pk) not in pks:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": pk},
+                )
+        return queryset
 
 
 class StudiesForm(forms.Form):
     """Step 1: one or more studies, all from one source department (rule 1)."""
+
+    default_renderer = wizard_form_renderer
 
     studies = StudyChoiceField(
         label=_("Studies"),
@@ -76,7 +93,7 @@ class StudiesForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, user, parent_bucket=None, **kwargs):
+    def __init__(self, *args, user, parent_bucket=None, left_out=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
         self.parent_bucket = parent_bucket
@@ -84,9 +101,12 @@ class StudiesForm(forms.Form):
             queryset = parent_bucket.share.studies.all()
         else:
             queryset = studies_visible_to(user=user)
-        self.fields["studies"].queryset = studies_with_left_out_count(
-            queryset.select_related("patient", "department")
-        )
+        queryset = queryset.select_related("patient", "department")
+        # The count of instances an anonymized share leaves out (a correlated
+        # subquery) only where a page shows it: `left_out=False` skips it.
+        if left_out:
+            queryset = studies_with_left_out_count(queryset)
+        self.fields["studies"].queryset = queryset
 
     def clean_studies(self):
         studies = list(self.cleaned_data["studies"])
@@ -101,14 +121,19 @@ class StudiesForm(forms.Form):
         """Return the studies to list on the page: those posted or pre-selected."""
         if self.is_bound:
             raw = self.data.getlist(self.add_prefix("studies"))
+            if len(raw) <= MAX_SHOWN_STUDIES and self.is_valid():
+                # The validation's query already read exactly these studies.
+                return list(self.cleaned_data["studies"])
         else:
             raw = self.initial.get("studies") or []
-        ids = [int(v) for v in raw if STUDY_ID_RE.fullmatch(str(v))][:500]
+        ids = [int(v) for v in raw if STUDY_ID_RE.fullmatch(str(v))][:MAX_SHOWN_STUDIES]
         return list(self.fields["studies"].queryset.filter(pk__in=ids))
 
 
 class RecipientForm(forms.Form):
     """One recipient and its options (rule 3) and the favorites star (rule 4)."""
+
+    default_renderer = wizard_form_renderer
 
     key = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
     require_otp = forms.BooleanField(
@@ -228,6 +253,7 @@ RecipientFormSet = forms.formset_factory(
     # The department's maximum is checked in clean(); this only bounds the work.
     max_num=50,
     absolute_max=50,
+    renderer=wizard_form_renderer,
 )
 
 
@@ -277,8 +303,47 @@ class DayMonthYearField(forms.DateField):
             ) from None
 
 
+# The parameters step's rules, also used for its initial values without a form.
+
+
+def access_choices(recipient_kinds, parent_share=None):
+    """Return the access choices offered: no "images only" for a user recipient
+    (rule 5), never more than a re-sharer holds (rule 13)."""
+    choices = [
+        (value, label)
+        for value, label in Access.choices
+        if value != Access.IMAGES_ONLY or "user" not in recipient_kinds
+    ]
+    if parent_share is not None:
+        ceiling = ACCESS_RANK[Access(parent_share.access)]
+        choices = [(v, lbl) for v, lbl in choices if ACCESS_RANK[Access(v)] <= ceiling]
+    return choices
+
+
+def latest_valid_until(department, parent_share=None):
+    """Return the latest date allowed: the department's maximum, the re-sharer's."""
+    candidates = []
+    if department is not None:
+        candidates.append(policy.max_valid_until(department))
+    if parent_share is not None:
+        candidates.append(parent_share.valid_until)
+    candidates = [c for c in candidates if c is not None]
+    return min(candidates) if candidates else None
+
+
+def default_valid_until(department, parent_share=None):
+    """Return the validity a share starts with (rule 8), within the latest allowed."""
+    if department is None:
+        return None
+    default = policy.default_valid_until(department)
+    latest = latest_valid_until(department, parent_share)
+    return min(default, latest) if latest is not None else default
+
+
 class ParametersForm(forms.Form):
     """Step 3: access, reason, language, validity, consent, label and options."""
+
+    default_renderer = wizard_form_renderer
 
     access = forms.ChoiceField(
         label=_("Access"), choices=Access.choices, widget=forms.RadioSelect
@@ -390,17 +455,7 @@ class ParametersForm(forms.Form):
     # The rules the choices and checks follow.
 
     def access_choices(self):
-        choices = [
-            (value, label)
-            for value, label in Access.choices
-            if value != Access.IMAGES_ONLY or "user" not in self.recipient_kinds
-        ]
-        if self.parent_share is not None:
-            ceiling = ACCESS_RANK[Access(self.parent_share.access)]
-            choices = [
-                (v, lbl) for v, lbl in choices if ACCESS_RANK[Access(v)] <= ceiling
-            ]
-        return choices
+        return access_choices(self.recipient_kinds, self.parent_share)
 
     def offers_unlimited(self):
         """Unlimited only where the department allows it and sets no maximum."""
@@ -434,21 +489,10 @@ class ParametersForm(forms.Form):
         attrs.update({"disabled": True, "placeholder": _("No end date")})
 
     def latest_valid_until(self):
-        """Return the latest date allowed: the department's maximum, the re-sharer's."""
-        candidates = []
-        if self.department is not None:
-            candidates.append(policy.max_valid_until(self.department))
-        if self.parent_share is not None:
-            candidates.append(self.parent_share.valid_until)
-        candidates = [c for c in candidates if c is not None]
-        return min(candidates) if candidates else None
+        return latest_valid_until(self.department, self.parent_share)
 
     def default_valid_until(self):
-        if self.department is None:
-            return None
-        default = policy.default_valid_until(self.department)
-        latest = self.latest_valid_until()
-        return min(default, latest) if latest is not None else default
+        return default_valid_until(self.department, self.parent_share)
 
     # Field checks.
 

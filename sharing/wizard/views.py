@@ -33,6 +33,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
+from formtools.wizard.forms import ManagementForm
 from formtools.wizard.storage import get_storage
 from formtools.wizard.views import (
     NamedUrlSessionWizardView,
@@ -46,8 +47,17 @@ from recipients.entries import DirectoryEntry, members_without_email
 from ..access.guard import bucket_view, check_reshare, get_bucket_for_reshare
 from ..models import Access, Pseudonym, SenderPreferences, Share
 from . import policy
-from .forms import STUDY_ID_RE, ParametersForm, RecipientFormSet, StudiesForm
+from .forms import (
+    STUDY_ID_RE,
+    ParametersForm,
+    RecipientFormSet,
+    StudiesForm,
+    access_choices,
+    default_valid_until,
+)
 from .info import share_info, share_info_text
+from .markup import parameters_step_html, recipient_rows_html
+from .rendering import wizard_form_renderer
 from .services import ShareRecipient, share_create
 
 STEP_STUDIES = "studies"
@@ -259,13 +269,22 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def get_form_kwargs(self, step=None):
         user = self.request.user
         if step == STEP_STUDIES:
-            return {"user": user, "parent_bucket": self.parent_bucket}
+            # Only the parameters page shows how many instances anonymizing
+            # leaves out; a POST may end on that page (refused confirmation).
+            shown = getattr(self, "shown_step", None) or self.steps.current
+            left_out = shown == STEP_PARAMETERS or self.request.method != "GET"
+            return {
+                "user": user,
+                "parent_bucket": self.parent_bucket,
+                "left_out": left_out,
+            }
         if step == STEP_RECIPIENTS:
             department = self.source_department()
             defaults = {}
             # Only the recipients page shows the sender's last options; the other
             # steps merely validate the stored rows again (and skip the query).
-            if self.steps.current == STEP_RECIPIENTS:
+            shown = getattr(self, "shown_step", None) or self.steps.current
+            if shown == STEP_RECIPIENTS:
                 preferences = self.sender_preferences()
                 defaults = {
                     "require_otp": preferences.require_otp,
@@ -291,14 +310,14 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == STEP_RECIPIENTS:
             return [{}]  # one empty row to start with
         form_kwargs = self.get_form_kwargs(STEP_PARAMETERS)
-        probe = ParametersForm(**form_kwargs)
-        offered = dict(probe.access_choices())
+        parent_share = self.parent_bucket.share if self.parent_bucket else None
+        offered = dict(access_choices(form_kwargs["recipient_kinds"], parent_share))
         initial = {
             "access": Access.IMAGES_READ
             if Access.IMAGES_READ in offered
             else next(iter(offered), ""),
             "language": self.automatic_language()[0],
-            "valid_until": probe.default_valid_until(),
+            "valid_until": default_valid_until(form_kwargs["department"], parent_share),
         }
         # What was typed before "Previous" stays until the wizard ends (item 2);
         # a language the sender did not choose follows the recipients.
@@ -359,6 +378,7 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
 
     def get(self, request, *args, **kwargs):
         step = kwargs.get("step")
+        self.shown_step = step  # before formtools moves the current step to it
         if step == self.done_step_name:
             # A share is only made by the last step's POST, never by a GET.
             return redirect(self.get_step_url(self.steps.current or STEP_STUDIES))
@@ -417,6 +437,12 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def get_context_data(self, form, **kwargs):
         context = super().get_context_data(form=form, **kwargs)
         step = self.steps.current
+        # The wizard's own hidden field, rendered like the steps' forms.
+        context["wizard"]["management_form"] = ManagementForm(
+            prefix=self.prefix,
+            initial={"current_step": step},
+            renderer=wizard_form_renderer,
+        )
         context.update(
             wizard_run=self.run,
             wizard_action=run_step_url(self.run, step),
@@ -434,10 +460,13 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         context["chosen_study_rows"] = study_rows(studies, self.parent_bucket)
         if step == STEP_RECIPIENTS:
             department = self.source_department()
+            rows = [(row, _row_entry(row)) for row in form.forms]
+            rows_html, empty_row_html = recipient_rows_html(rows, form.empty_form)
             context.update(
                 max_recipients=department.max_recipients if department else 0,
-                rows=[(row, _row_entry(row)) for row in form.forms],
-                empty_row=form.empty_form,
+                rows=rows,
+                rows_html=rows_html,
+                empty_row_html=empty_row_html,
                 quick_search_url=reverse("recipients:quick_search"),
                 favorites_url=reverse("recipients:favorites_fragment"),
                 detailed_search_url=reverse("recipients:detailed_search"),
@@ -445,26 +474,29 @@ class ShareWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if step == STEP_PARAMETERS:
             department = self.source_department()
             recipients = self.chosen_recipients()
-            language_reason = self.automatic_language()[1]
-            context.update(
-                recipients=recipients,
-                not_mailed=not_mailed_members(
+            language, language_reason = self.automatic_language()
+            shown = {
+                "recipients": recipients,
+                "not_mailed": not_mailed_members(
                     [entry for entry, options in recipients if options["send_mail"]]
                 ),
-                confirm_digest=self.confirm_digest(),
-                confirm_field=CONFIRM_FIELD,
-                language_reason=language_reason,
-                # The page restores what this tab typed before Back (wizard.js).
-                wizard_draft=not form.is_bound,
-                language_by_hand=form["language"].value()
-                != self.automatic_language()[0],
-                user_recipient=any(entry.kind == "user" for entry, _ in recipients),
-                department=department,
-                department_today=policy.department_today(department)
+                "confirm_digest": self.confirm_digest(),
+                "confirm_field": CONFIRM_FIELD,
+                "language_reason": language_reason,
+                "language_by_hand": form["language"].value() != language,
+                "user_recipient": any(entry.kind == "user" for entry, _ in recipients),
+                "department": department,
+                "department_today": policy.department_today(department)
                 if department
                 else None,
-                latest_valid_until=form.latest_valid_until(),
-                anonymize_left_out=sum(s.anonymize_left_out for s in studies),
+                "latest_valid_until": form.latest_valid_until(),
+                "anonymize_left_out": sum(s.anonymize_left_out for s in studies),
+            }
+            context.update(
+                shown,
+                step_html=parameters_step_html(form, **shown),
+                # The page restores what this tab typed before Back (wizard.js).
+                wizard_draft=not form.is_bound,
             )
         return context
 

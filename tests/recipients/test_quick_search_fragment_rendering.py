@@ -1,13 +1,15 @@
 """The quick-search fragment's pick buttons, built without a template include
 per entry, carry exactly what the template gave, escaped, and no private data."""
 
+import re
+
 import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from recipients.models import Favorite
 from recipients.selectors import directory_quick_search
-from tests.factories import DepartmentFactory, UserFactory
+from tests.factories import DepartmentFactory, UserFactory, UserGroupFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +89,25 @@ def test_the_favorites_page_mode_still_uses_the_form(client, sender):
     page = response.content.decode()
     assert 'hx-post="' + reverse("recipients:favorite_add") in page
     assert "Add to favorites" in page
+
+
+def test_starred_users_groups_and_departments_are_marked_in_the_fragment(
+    client, sender
+):
+    # On PostgreSQL the favorites come with the users' entries (one statement).
+    anne = UserFactory(first_name="Anne", last_name="Peeters")
+    UserFactory(first_name="Bart", last_name="Peeters")
+    team = UserGroupFactory(name="Peeters team", is_public=True)
+    ward = DepartmentFactory(code="peeters-ward", name="Peeters ward")
+    for favorite in ({"user": anne}, {"group": team}, {"department": ward}):
+        Favorite.objects.create(owner=sender, **favorite)
+    page = quick_search(client, "peeters")
+    starred = {
+        key
+        for key, flag in re.findall(
+            r'data-key="([^"]+)"[^>]*data-favorite="(\w+)"', page
+        )
+        if flag == "true"
+    }
+    assert starred == {f"user:{anne.pk}", f"group:{team.pk}", f"department:{ward.pk}"}
+    assert page.count('data-favorite="false"') == 1  # Bart
