@@ -1,6 +1,7 @@
 """Reads for Status Forwarding: a department's outgoing buckets and their status."""
 
 import collections
+import datetime
 import zoneinfo
 
 from django.db import connection, models
@@ -54,7 +55,10 @@ def expired_q():
     now = timezone.now()
     if connection.vendor == "postgresql":
         # The day it is now in each row's zone, computed by PostgreSQL (from
-        # Django's clock): no query for the zones first.
+        # Django's clock): no query for the zones first. Every zone's day is
+        # within one of UTC's, so only a share ending yesterday or today (UTC)
+        # needs its zone's: the others cost PostgreSQL no time zone conversion.
+        utc_today = now.astimezone(datetime.UTC).date()
         local_today = Func(
             Value(now),
             F("share__source_department__time_zone"),
@@ -62,7 +66,11 @@ def expired_q():
             template="(%(expressions)s)::date",
             output_field=DateField(),
         )
-        return Q(share__valid_until__lt=local_today)
+        day = datetime.timedelta(days=1)
+        return Q(share__valid_until__lt=utc_today - day) | (
+            Q(share__valid_until__lt=utc_today + day)
+            & Q(share__valid_until__lt=local_today)
+        )
     # order_by(): the default ordering by name would make every row distinct.
     zones = Department.objects.order_by().values_list("time_zone", flat=True).distinct()
     q = Q(pk__in=[])

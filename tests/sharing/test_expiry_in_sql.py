@@ -1,0 +1,43 @@
+"""The lists decide expiry in SQL (expired_q): the end of the valid-till day in
+the sending department's zone, exactly as a bucket's own is_expired says, from
+the zones a day ahead of UTC to those a day behind."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from sharing.models import Bucket
+from sharing.status.selectors import expired_q
+from tests.factories import DepartmentFactory, UserFactory, make_bucket
+
+pytestmark = pytest.mark.django_db
+
+ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Brussels", "UTC"]
+
+
+def test_the_lists_and_the_guard_agree_on_expiry_in_every_zone():
+    recipient = UserFactory()
+    utc_today = timezone.now().astimezone(datetime.UTC).date()
+    buckets = []
+    for zone in ZONES:
+        department = DepartmentFactory(time_zone=zone)
+        for days in range(-3, 4):
+            buckets.append(
+                make_bucket(
+                    recipient=recipient,
+                    department=department,
+                    valid_until=utc_today + datetime.timedelta(days=days),
+                )
+            )
+    expected = {b.pk for b in buckets if b.is_expired}
+    # Around any hour of the day some of these have ended, some not.
+    assert expected and expected != {b.pk for b in buckets}
+
+    listed = set(
+        Bucket.objects.filter(pk__in=[b.pk for b in buckets])
+        .filter(expired_q())
+        .values_list("pk", flat=True)
+    )
+
+    assert listed == expected
