@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import itertools
 import re
 import struct
@@ -41,6 +42,8 @@ from .models import Instance, Patient, Series, Study
 
 # Headers are read in one pass; values larger than this stay on disk (deferred).
 DEFER_SIZE = 16 * 1024
+# Files up to this size are read whole, then parsed from memory.
+READ_WHOLE_SIZE = 1024 * 1024
 # Files whose headers are read and whose existing rows are fetched together.
 CHUNK_SIZE = 200
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -482,7 +485,13 @@ def read_header(path: Path) -> _Header:
             if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
                 return _read_deflated(path, meta, caught)
             size = path.stat().st_size
-            dataset = dcmread(path, defer_size=DEFER_SIZE, force=False)
+            if size <= READ_WHOLE_SIZE:
+                # From memory: pydicom asks a file for its position at every
+                # element (a system call each), a buffer answers for nothing.
+                source, defer = io.BytesIO(path.read_bytes()), None
+            else:
+                source, defer = path, DEFER_SIZE
+            dataset = dcmread(source, defer_size=defer, force=False)
     except _Skip:
         raise
     except InvalidDicomError:

@@ -68,7 +68,7 @@ def dicomweb_view(view):
         if not request.user.is_authenticated:
             return _refused(401)
         try:
-            bucket = get_bucket_for_request(request, bucket_id)
+            bucket = get_bucket_for_request(request, bucket_id, page=False)
         except AccessRefused as refused:
             return _refused(404 if refused.reason == Refusal.NOT_RECIPIENT else 403)
         except CodeRequired:

@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 from studies.models import ReportRevision
 
 from ..audit.record import audit_record
-from ..models import AuditEvent, BucketOpening, Pseudonym, Share
+from ..models import AuditEvent, Bucket, BucketOpening, Pseudonym, Share
 from .selectors import buckets_with_share, with_reaching_access
 
 # The session keeps, per bucket id, that its SMS code was entered in this session.
@@ -108,30 +108,36 @@ def reaches(user, bucket):
     )
 
 
-def get_bucket_for_request(request, bucket_id, *, require_code=True):
+def get_bucket_for_request(request, bucket_id, *, require_code=True, page=True):
     """Return the bucket if this request may see it; raise otherwise.
 
     Raises AccessRefused (not the recipient, or a guessed id; revoked; expired;
     locked) after auditing the attempt, and CodeRequired when the bucket has
     two-factor and this session has not entered its code (unless require_code
     is False, as on the code page itself).
+
+    With ``page=False`` (DICOMweb: many small requests, no page) the same checks
+    run on the bucket, its share and its department alone, without what a page
+    shows of them.
     """
     user = request.user
     bucket = None
     if user.is_authenticated:
-        # Whether this user opened it before comes along: a later visit to the
-        # study page then writes no opening and reads none. Whom it was sent to
-        # is checked on the row (reaches): the query stays a primary-key read.
-        bucket = (
-            buckets_with_share()
-            .filter(pk=bucket_id)
-            .annotate(
+        if page:
+            # Whether this user opened it before comes along: a later visit to
+            # the study page then writes no opening and reads none.
+            buckets = buckets_with_share().annotate(
                 opened_by_user=Exists(
                     BucketOpening.objects.filter(bucket=OuterRef("pk"), user=user)
                 )
             )
-            .first()
-        )
+        else:
+            # The checks' columns only: the bucket, its share and the zone of
+            # the share's department (expiry).
+            buckets = Bucket.objects.select_related("share__source_department")
+        # Whom it was sent to is checked on the row (reaches): the query stays
+        # a primary-key read.
+        bucket = buckets.filter(pk=bucket_id).first()
     if bucket is None or not reaches(user, bucket):
         # A bucket of someone else and an id that does not exist look the same to
         # the visitor (the AccessRefused carries no bucket); the log names the

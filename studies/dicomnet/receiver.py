@@ -38,7 +38,7 @@ from pathlib import Path
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from pydicom.dataset import Dataset
-from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _config, _handlers, evt
 from pynetdicom.sop_class import Verification
 
 from studies.dicom_import import DepartmentImport, FileOutcome, Outcome
@@ -79,6 +79,15 @@ FLUSH_EVERY_SECONDS = 10.0
 # The largest P-DATA PDU a sender may send us: fewer, larger PDUs are faster.
 MAX_PDU = 1024 * 1024
 FINISH_ATTEMPTS = 5
+# pynetdicom's DUL thread sleeps this long (default 1 ms) whenever a loop
+# found nothing to do, also between our answer being queued and its being sent.
+DUL_IDLE_SLEEP = 0.0002
+STANDARD_LOG_HANDLERS = [
+    (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
+    (evt.EVT_DIMSE_SENT, _handlers.standard_dimse_sent_handler),
+    (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
+    (evt.EVT_PDU_SENT, _handlers.standard_pdu_sent_handler),
+]
 
 
 @dataclass
@@ -208,6 +217,15 @@ class Receiver:
         raw = getattr(assoc.dul.socket, "socket", None)
         if raw is not None:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # At pynetdicom's 1 ms, waiting for the next loop is a good part of a
+        # small file's round trip (answer sent, next request read); shorter
+        # costs a little CPU only while the association is open.
+        assoc.dul._run_loop_delay = DUL_IDLE_SLEEP
+        if not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
+            # pynetdicom's standard handlers describe every PDU and message
+            # for its INFO and DEBUG log: work for nothing when those are off.
+            for event_type, handler in STANDARD_LOG_HANDLERS:
+                assoc.unbind(event_type, handler)
         run = assoc.run
 
         def run_and_close():
