@@ -146,15 +146,28 @@ def _report_shown_events(request, *, bucket, study, view):
     return []
 
 
+def _open_and_render(request, *, bucket, study, first_only=False, **page):
+    """Record the opening (bucket_mark_opened) and render the page; the opening's
+    audit event is written with the page's own."""
+    audit = []
+    bucket_mark_opened(
+        bucket=bucket,
+        user=request.user,
+        study=study,
+        request=request,
+        first_only=first_only,
+        audit=audit,
+    )
+    return render_received_study(
+        request, bucket=bucket, study=study, audit=audit, **page
+    )
+
+
 @bucket_view
 def received_study(request, bucket, study_id):
     """Show a received study: exam header, series, the sender's message, viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
-    audit = []
-    bucket_mark_opened(
-        bucket=bucket, user=request.user, study=study, request=request, audit=audit
-    )
-    return render_received_study(request, bucket=bucket, study=study, audit=audit)
+    return _open_and_render(request, bucket=bucket, study=study)
 
 
 @bucket_view
@@ -162,17 +175,8 @@ def received_series(request, bucket, study_id, series_id):
     """Show a received study with one of its series in the viewer."""
     study = get_study_of_bucket(bucket, study_id, request=request)
     series = viewer.series_for_study(study=study, series_id=series_id)
-    audit = []
-    bucket_mark_opened(
-        bucket=bucket,
-        user=request.user,
-        study=study,
-        request=request,
-        first_only=True,
-        audit=audit,
-    )
-    return render_received_study(
-        request, bucket=bucket, study=study, series=series, audit=audit
+    return _open_and_render(
+        request, bucket=bucket, study=study, first_only=True, series=series
     )
 
 
@@ -182,17 +186,8 @@ def received_message(request, bucket, study_id):
     study = get_study_of_bucket(bucket, study_id, request=request)
     if not bucket.share.message:
         raise Http404("This share has no message.")
-    audit = []
-    bucket_mark_opened(
-        bucket=bucket,
-        user=request.user,
-        study=study,
-        request=request,
-        first_only=True,
-        audit=audit,
-    )
-    return render_received_study(
-        request, bucket=bucket, study=study, show_message=True, audit=audit
+    return _open_and_render(
+        request, bucket=bucket, study=study, first_only=True, show_message=True
     )
 
 
