@@ -22,7 +22,7 @@ from .delivery import (
     share_mail_studies,
     share_mail_subject,
 )
-from .tasks import send_notification
+from .tasks import notifications_fan_out, send_notification
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +158,7 @@ def notifications_queue_for_buckets(*, buckets) -> list[Notification]:
     if not rows:
         return []
     created = Notification.objects.bulk_create(rows)
-    for notification in created:
-        notification_enqueue(notification)
+    notifications_enqueue(created)
     return created
 
 
@@ -220,6 +219,22 @@ def notification_enqueue(notification):
     transaction.on_commit(lambda: notification_publish(notification_id=notification_id))
 
 
+def notifications_enqueue(notifications):
+    """Queue the tasks of several notifications when the transaction commits.
+
+    One is published as it is; several go to the broker as one task that the
+    worker fans out (notifications_fan_out): a publish costs the request about
+    half a millisecond, fifty of them a share for fifty recipients as much as
+    its whole creation. Until they run, each row keeps the broker's lease, so
+    the relay takes it up if the fan-out is lost.
+    """
+    if len(notifications) == 1:
+        notification_enqueue(notifications[0])
+    elif notifications:
+        ids = [notification.pk for notification in notifications]
+        transaction.on_commit(lambda: notifications_publish(notification_ids=ids))
+
+
 # Publishing waits this little for a broker that refuses: the caller is a request.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -246,6 +261,29 @@ def notification_publish(*, notification_id: int) -> bool:
         logger.warning(
             "Notification %s left pending: the broker refused its task (%s: %s)",
             notification_id,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True
+
+
+def notifications_publish(*, notification_ids) -> bool:
+    """Hand one fan-out task for these notifications to the broker; False if it
+    refused (the rows then stay pending for the relay, as with one)."""
+    try:
+        notifications_fan_out.apply_async(
+            args=[list(notification_ids)],
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker failure, whatever its type
+        Notification.objects.filter(
+            pk__in=notification_ids, status=Notification.Status.PENDING
+        ).update(leased_until=None)
+        logger.warning(
+            "Notifications %s left pending: the broker refused its task (%s: %s)",
+            ", ".join(str(pk) for pk in notification_ids),
             type(exc).__name__,
             exc,
         )

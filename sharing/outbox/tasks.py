@@ -73,3 +73,16 @@ def send_notification(self, notification_id):
         )
         return "failed"
     return "sent"
+
+
+@shared_task(name="sharing.notifications_fan_out", acks_late=True, ignore_result=True)
+def notifications_fan_out(notification_ids):
+    """Publish each notification's own task (a share's mails came as one task).
+
+    A notification the broker refuses here stays pending, its lease dropped, for
+    the relay; one already sent is skipped by its task's claim.
+    """
+    from .queue import notification_publish
+
+    for notification_id in notification_ids:
+        notification_publish(notification_id=notification_id)
