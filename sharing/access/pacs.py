@@ -95,16 +95,17 @@ def pacs_transfer_start(*, bucket: Bucket, user, destination) -> PacsTransfer:
     if running is not None and not running.is_stalled:
         return running
     if running is not None:
-        if running.attempts < leases.max_attempts() and leases.requeue(
-            PacsTransfer, running.pk
-        ):
-            transfer_id = running.pk
-            transaction.on_commit(
-                lambda: pacs_transfer_publish(transfer_id=transfer_id)
-            )
-            running.refresh_from_db()
+        if running.attempts < leases.max_attempts():
+            if leases.requeue(PacsTransfer, running.pk):
+                transfer_id = running.pk
+                transaction.on_commit(
+                    lambda: pacs_transfer_publish(transfer_id=transfer_id)
+                )
+            running.refresh_from_db()  # resumed, by this click or another
             return running
-        pacs_transfer_give_up(running)
+        if not pacs_transfer_give_up(running):
+            running.refresh_from_db()  # taken up meanwhile
+            return running
     transfer = PacsTransfer.objects.create(
         bucket=bucket,
         user=user,

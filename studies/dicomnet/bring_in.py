@@ -38,14 +38,15 @@ def dicomweb_import_start(
     if running is not None and not running.is_stalled:
         return running
     if running is not None:
-        if running.attempts < leases.max_attempts() and leases.requeue(
-            DicomWebImport, running.pk
-        ):
-            row_id = running.pk
-            transaction.on_commit(lambda: dicomweb_import_publish(import_id=row_id))
-            running.refresh_from_db()
+        if running.attempts < leases.max_attempts():
+            if leases.requeue(DicomWebImport, running.pk):
+                row_id = running.pk
+                transaction.on_commit(lambda: dicomweb_import_publish(import_id=row_id))
+            running.refresh_from_db()  # resumed, by this click or another
             return running
-        dicomweb_import_give_up(running)
+        if not dicomweb_import_give_up(running):
+            running.refresh_from_db()  # taken up meanwhile
+            return running
     row = DicomWebImport.objects.create(
         department=source.department,
         user=user,

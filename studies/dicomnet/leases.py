@@ -135,7 +135,7 @@ def relay(model, *, publish, give_up, now=None, batch=RELAY_BATCH) -> RelayResul
         ]
     )
     for row in rows:
-        if row.status == model.CLAIMED and row.attempts >= max_attempts():
+        if row.attempts >= max_attempts():
             give_up(row)
             result.given_up += 1
             continue
