@@ -32,7 +32,8 @@ run: demo ohif
 worker: $(STAMP)
 	$(BIN)/celery -A pacsshare worker --loglevel=INFO
 
-# The outbox's relay on a schedule (needs REDIS_URL, beside `make worker`).
+# The relays (outbox, bring-ins, PACS transfers) on a schedule (needs REDIS_URL,
+# beside `make worker`).
 beat: $(STAMP)
 	mkdir -p var
 	$(BIN)/celery -A pacsshare beat --loglevel=INFO --schedule=var/celerybeat-schedule
@@ -42,9 +43,10 @@ beat: $(STAMP)
 receiver: migrate
 	$(BIN)/python manage.py dicom_listen
 
-# One relay sweep by hand; without REDIS_URL it sends what it finds in-process.
+# One relay sweep by hand; without REDIS_URL it runs what it finds in-process.
 relay: $(STAMP)
 	$(BIN)/python manage.py relay_notifications
+	$(BIN)/python manage.py relay_dicom_tasks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,9 @@ app.autodiscover_tasks(["sharing.outbox"])
 app.autodiscover_tasks(["sharing.outbox"], related_name="relay")
 # DICOM on the network: "Bring in" from a DICOMweb source, "Send to my PACS".
 app.autodiscover_tasks(["studies.dicomnet", "sharing.access"])
+# Their relays, which re-queue interrupted bring-ins and transfers.
+app.autodiscover_tasks(["studies.dicomnet"], related_name="relay")
+app.autodiscover_tasks(["sharing.access"], related_name="pacs_relay")
 
 
 @task_postrun.connect

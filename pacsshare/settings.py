@@ -258,13 +258,32 @@ NOTIFICATION_LEASE = env.float("NOTIFICATION_LEASE", default=120.0)
 # seconds and re-queues pending rows older than MIN_AGE and expired leases.
 NOTIFICATION_RELAY_PERIOD = env.float("NOTIFICATION_RELAY_PERIOD", default=30.0)
 NOTIFICATION_RELAY_MIN_AGE = env.float("NOTIFICATION_RELAY_MIN_AGE", default=10.0)
+# "Bring in" and "Send to my PACS" (studies/dicomnet/leases.py): a claimed row's
+# lease in seconds, renewed at every object, so longer than one object's worst
+# case (DICOMWEB_TIMEOUT, or DICOM_STORE_TIMEOUT with its connection, and the
+# import); a row past it was interrupted (its worker died). The relay re-queues
+# such rows every DICOM_RELAY_PERIOD seconds, up to DICOM_TASK_MAX_ATTEMPTS
+# claims in all; then the row fails with the reason.
+DICOM_TASK_LEASE = env.float("DICOM_TASK_LEASE", default=300.0)
+DICOM_TASK_MAX_ATTEMPTS = env.int("DICOM_TASK_MAX_ATTEMPTS", default=3)
+DICOM_RELAY_PERIOD = env.float("DICOM_RELAY_PERIOD", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "relay-notifications": {
         "task": "sharing.relay_notifications",
         "schedule": NOTIFICATION_RELAY_PERIOD,
         # A sweep that could not run in time is replaced by the next one.
         "options": {"expires": NOTIFICATION_RELAY_PERIOD},
-    }
+    },
+    "relay-dicomweb-imports": {
+        "task": "studies.relay_dicomweb_imports",
+        "schedule": DICOM_RELAY_PERIOD,
+        "options": {"expires": DICOM_RELAY_PERIOD},
+    },
+    "relay-pacs-transfers": {
+        "task": "sharing.relay_pacs_transfers",
+        "schedule": DICOM_RELAY_PERIOD,
+        "options": {"expires": DICOM_RELAY_PERIOD},
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

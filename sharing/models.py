@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.models import CooldownMixin, Device, ThrottlingMixin
 
 from recipients.models import Department, Language, User, UserGroup
-from studies.models import Patient, Study
+from studies.models import Patient, Study, is_interrupted, is_stalled
 
 
 def hash_secret(value):
@@ -529,8 +529,19 @@ class PacsTransfer(models.Model):
     sent = models.PositiveIntegerField(_("sent"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     error = models.CharField(_("error"), max_length=300, blank=True)
+    # The lease (studies/dicomnet/leases.py): the broker holds a pending row, its
+    # worker a sending one, until then; past it nobody does.
+    leased_until = models.DateTimeField(
+        _("leased until"), null=True, blank=True, editable=False
+    )
+    # Claims so far: each claim's token, and bounded (DICOM_TASK_MAX_ATTEMPTS).
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    CLAIMED = Status.SENDING
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -539,6 +550,14 @@ class PacsTransfer(models.Model):
 
     def __str__(self):
         return f"{self.bucket_id} → {self.ae_title}@{self.host}:{self.port}"
+
+    @property
+    def is_stalled(self):
+        return is_stalled(self)
+
+    @property
+    def is_interrupted(self):
+        return is_interrupted(self)
 
 
 class SenderPreferences(models.Model):

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from pacsshare.secret_box import SealedCharField
@@ -348,8 +349,19 @@ class DicomWebImport(models.Model):
     # One short line per failed instance: {"sop_instance_uid": ..., "reason": ...}.
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
+    # The lease (studies/dicomnet/leases.py): the broker holds a pending row, its
+    # worker a running one, until then; past it nobody does.
+    leased_until = models.DateTimeField(
+        _("leased until"), null=True, blank=True, editable=False
+    )
+    # Claims so far: each claim's token, and bounded (DICOM_TASK_MAX_ATTEMPTS).
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    CLAIMED = Status.RUNNING
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -370,3 +382,27 @@ class DicomWebImport(models.Model):
     @property
     def handled(self):
         return self.imported + self.already_present + self.failed
+
+    @property
+    def is_stalled(self):
+        return is_stalled(self)
+
+    @property
+    def is_interrupted(self):
+        return is_interrupted(self)
+
+
+def is_stalled(row) -> bool:
+    """Held by nobody: waiting or running past its lease (its worker died)."""
+    return (
+        row.status in (row.Status.PENDING, row.CLAIMED)
+        and row.leased_until is not None
+        and row.leased_until < timezone.now()
+    )
+
+
+def is_interrupted(row) -> bool:
+    """Stopped midway by a worker that died: re-queued to resume, or about to be."""
+    if row.status == row.Status.PENDING:
+        return row.attempts > 0
+    return row.status == row.CLAIMED and is_stalled(row)

@@ -12,7 +12,6 @@ a broker that refuses fails the transfer with a reason, never the page.
 
 from __future__ import annotations
 
-import datetime
 import logging
 
 from django.db import transaction
@@ -20,15 +19,16 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from recipients.models import Membership
+from studies.dicomnet import leases
 from studies.models import DicomDestination
 
-from ..models import Bucket, PacsTransfer
+from ..audit.record import audit_record
+from ..models import AuditEvent, Bucket, PacsTransfer
 from .tasks import send_to_pacs
 
 logger = logging.getLogger(__name__)
 
 RUNNING = (PacsTransfer.Status.PENDING, PacsTransfer.Status.SENDING)
-STALE_AFTER = datetime.timedelta(hours=2)
 # Publishing waits this little for a broker that refuses: the caller is a request.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -85,31 +85,50 @@ def pacs_transfer_start(*, bucket: Bucket, user, destination) -> PacsTransfer:
     """Record a transfer of the bucket to the destination; send it after commit.
 
     A transfer of this user's for this bucket still waiting or sending is
-    returned instead of starting a second one (a double click sends once).
+    returned instead of starting a second one (a double click sends once); one
+    that was interrupted (its worker died) is resumed now, or given up and
+    replaced by a new one when out of attempts.
     """
     running = PacsTransfer.objects.filter(
-        bucket=bucket,
-        user=user,
-        status__in=RUNNING,
-        # A transfer its worker left behind (it died) does not block a new try.
-        created_at__gte=timezone.now() - STALE_AFTER,
+        bucket=bucket, user=user, status__in=RUNNING
     ).first()
-    if running is not None:
+    if running is not None and not running.is_stalled:
         return running
+    if running is not None:
+        if running.attempts < leases.max_attempts():
+            if leases.requeue(PacsTransfer, running.pk):
+                transfer_id = running.pk
+                transaction.on_commit(
+                    lambda: pacs_transfer_publish(transfer_id=transfer_id)
+                )
+            running.refresh_from_db()  # resumed, by this click or another
+            return running
+        if not pacs_transfer_give_up(running):
+            running.refresh_from_db()  # taken up meanwhile
+            return running
     transfer = PacsTransfer.objects.create(
         bucket=bucket,
         user=user,
         ae_title=destination.ae_title,
         host=destination.host,
         port=destination.port,
+        leased_until=leases.lease_until(),
     )
     transfer_id = transfer.pk
     transaction.on_commit(lambda: pacs_transfer_publish(transfer_id=transfer_id))
     return transfer
 
 
-def pacs_transfer_publish(*, transfer_id: int) -> bool:
-    """Hand the transfer's task to the broker; a refusal fails the transfer only."""
+def _language(transfer):
+    language = getattr(getattr(transfer, "user", None), "language", None)
+    return language or translation.get_language()
+
+
+def pacs_transfer_publish(*, transfer_id: int, fail: bool = True) -> bool:
+    """Hand the transfer's task to the broker; a refusal fails the transfer only.
+
+    The relay passes ``fail=False``: a refusal then leaves the row to its next sweep.
+    """
     try:
         send_to_pacs.apply_async(
             args=[transfer_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
@@ -120,14 +139,59 @@ def pacs_transfer_publish(*, transfer_id: int) -> bool:
             transfer_id,
             type(exc).__name__,
         )
+        if not fail:
+            return False
         transfer = PacsTransfer.objects.filter(pk=transfer_id).first()
-        language = getattr(getattr(transfer, "user", None), "language", None)
-        with translation.override(language or translation.get_language()):
+        with translation.override(_language(transfer)):
             error = _("PACSshare's task queue is unavailable. Try again later.")
         PacsTransfer.objects.filter(
             pk=transfer_id, status=PacsTransfer.Status.PENDING
         ).update(
-            status=PacsTransfer.Status.FAILED, error=error, finished_at=timezone.now()
+            status=PacsTransfer.Status.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+            leased_until=None,
         )
         return False
+    return True
+
+
+def pacs_transfer_give_up(transfer: PacsTransfer) -> bool:
+    """Fail a transfer interrupted too often, saying so and auditing it.
+
+    Returns False if the transfer moved on meanwhile (nothing is changed).
+    """
+    with translation.override(_language(transfer)):
+        error = _(
+            "The transfer was interrupted %(count)d times (PACSshare's worker "
+            "stopped) and was given up. Send it again: the PACS keeps one copy "
+            "of an image sent twice."
+        ) % {"count": transfer.attempts}
+    given_up = PacsTransfer.objects.filter(
+        leases.stalled(PacsTransfer), pk=transfer.pk, attempts=transfer.attempts
+    ).update(
+        status=PacsTransfer.Status.FAILED,
+        error=error[:300],
+        finished_at=timezone.now(),
+        leased_until=None,
+    )
+    if not given_up:
+        return False
+    transfer.refresh_from_db()
+    bucket = transfer.bucket
+    audit_record(
+        action=AuditEvent.Action.SENT_TO_PACS,
+        actor=transfer.user,
+        bucket=bucket,
+        studies=list(bucket.share.studies.all()),
+        details={
+            "destination": f"{transfer.ae_title}@{transfer.host}:{transfer.port}",
+            "status": transfer.status,
+            "total": transfer.total,
+            "sent": transfer.sent,
+            "failed": transfer.failed,
+            "anonymized": bucket.share.anonymize,
+            "interrupted": transfer.attempts,
+        },
+    )
     return True

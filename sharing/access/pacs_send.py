@@ -6,6 +6,11 @@ instance, and the sender's message as a Basic Text SR; for an anonymized
 bucket de-identified with the bucket's own salt and pseudonym, exactly as its
 download (sharing/access/viewer.py), the instances that cannot be cleaned left
 out. One data set is in memory at a time.
+
+The transfer is claimed under a lease (studies/dicomnet/leases.py) renewed with
+every object's count. A claim after an interrupted one resumes after the objects
+already counted (the list is built in the same order); the object in flight when
+the worker died may go twice, which a PACS takes as the same SOP Instance UID.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from studies.deidentify import Deidentifier, deidentification_salt
+from studies.dicomnet.leases import Lease, LeaseLost, claim
 from studies.dicomnet.store_scu import DestinationUnreachable, StoreItem, store_send
 from studies.message_sr import message_sr_build
 from studies.models import Instance
@@ -118,68 +124,85 @@ def _items(bucket: Bucket):
             )
 
 
-def _claim(transfer_id: int) -> PacsTransfer | None:
-    claimed = PacsTransfer.objects.filter(
-        pk=transfer_id, status=PacsTransfer.Status.PENDING
-    ).update(status=PacsTransfer.Status.SENDING)
-    if not claimed:
-        return None
-    return PacsTransfer.objects.select_related(
-        "bucket__share__sender", "bucket__share__source_department", "user"
-    ).get(pk=transfer_id)
-
-
 def pacs_transfer_run(*, transfer_id: int) -> str:
     """Send a transfer's bucket to its destination; return the final status.
 
-    Run by the task, once: a transfer already claimed (a task delivered twice)
-    is left alone, and nothing is retried, so a PACS that is down gets one
-    connection attempt per click. Counts are kept as each object is answered;
-    the outcome is audited with the destination and the counts.
+    Run by the task. A transfer someone holds (a task delivered twice, a worker
+    still at it) is left alone; one whose worker died is resumed. Nothing is
+    retried otherwise, so a PACS that is down gets one connection attempt per
+    click. Counts are kept as each object is answered; the outcome is audited
+    with the destination and the counts.
     """
-    transfer = _claim(transfer_id)
-    if transfer is None:
+    lease = claim(PacsTransfer, transfer_id)
+    if lease is None:
         return "skipped"
+    transfer = PacsTransfer.objects.select_related(
+        "bucket__share__sender", "bucket__share__source_department", "user"
+    ).get(pk=transfer_id)
     language = getattr(transfer.user, "language", None) or translation.get_language()
     with translation.override(language):
-        return _run(transfer)
+        try:
+            return _run(transfer, lease)
+        except LeaseLost:
+            logger.warning("PACS transfer %s: claimed again elsewhere", transfer_id)
+            return "lost"
 
 
-def _run(transfer: PacsTransfer) -> str:
+def _build(bucket: Bucket, lease: Lease) -> list:
+    items = []
+    for item in _items(bucket):
+        items.append(item)
+        lease.keep()
+    return items
+
+
+def _run(transfer: PacsTransfer, lease: Lease) -> str:
     bucket = transfer.bucket
     error = ""
     reasons: list[str] = []
     items = []
     if refusal_of(bucket) is not None:
-        # Revoked, expired or locked since the click: nothing leaves.
+        # Revoked, expired or locked since the click (or the interruption):
+        # nothing (more) leaves.
         error = _("Access to this share ended before the transfer started.")
     try:
-        items = [] if error else list(_items(bucket))
+        items = [] if error else _build(bucket, lease)
+    except LeaseLost:
+        raise
     except Exception:  # noqa: BLE001 - the page must say something, not hang
         logger.exception("PACS transfer %s: the bucket could not be read", transfer.pk)
         items, error = [], _("PACSshare could not read the studies of this share.")
-    PacsTransfer.objects.filter(pk=transfer.pk).update(total=len(items))
+    done = transfer.sent + transfer.failed
+    if lease.attempt > 1 and done and len(items) == transfer.total:
+        # Resumed: what the claim before counted is not sent again.
+        to_send = items[done:]
+        if transfer.failed:
+            reasons.append(_("some items failed before the transfer was interrupted"))
+    else:
+        # A first claim, or the bucket changed since: everything (again).
+        to_send = items
+        lease.hold(total=len(items), sent=0, failed=0)
 
     def on_result(item, ok, reason):
         field = "sent" if ok else "failed"
-        PacsTransfer.objects.filter(pk=transfer.pk).update(
-            **{field: models.F(field) + 1}
-        )
+        lease.hold(**{field: models.F(field) + 1})
         if not ok and reason not in reasons:
             reasons.append(reason)
 
-    if items and not error:
+    if to_send and not error:
         try:
             store_send(
                 ae_title=transfer.ae_title,
                 host=transfer.host,
                 port=transfer.port,
-                items=items,
+                items=to_send,
                 on_result=on_result,
             )
         except DestinationUnreachable as exc:
             error = str(exc)
-            PacsTransfer.objects.filter(pk=transfer.pk).update(failed=len(items))
+            lease.hold(failed=models.F("total") - models.F("sent"))
+        except LeaseLost:
+            raise
         except Exception:  # noqa: BLE001
             logger.exception("PACS transfer %s failed", transfer.pk)
             error = _("The transfer stopped on an unexpected error.")
@@ -196,9 +219,7 @@ def _run(transfer: PacsTransfer) -> str:
         status = PacsTransfer.Status.FAILED
     if not error and reasons:
         error = "; ".join(reasons)
-    PacsTransfer.objects.filter(pk=transfer.pk).update(
-        status=status, error=error[:ERROR_MAX], finished_at=timezone.now()
-    )
+    lease.release(status=status, error=error[:ERROR_MAX], finished_at=timezone.now())
     transfer.refresh_from_db()
     audit_record(
         action=AuditEvent.Action.SENT_TO_PACS,

@@ -15,5 +15,5 @@ PUBLISH_RETRY_POLICY = {
 
 @shared_task(name="studies.dicomweb_import", acks_late=True, ignore_result=True)
 def dicomweb_import(import_id):
-    """Bring one study in from the department's DICOMweb source."""
+    """Bring one study in from the department's DICOMweb source (or resume it)."""
     return dicomweb_import_run(import_id=import_id)
