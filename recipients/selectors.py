@@ -355,19 +355,27 @@ def _substring_rows(tokens, seen, limit):
     quote = connection.ops.quote_name
     users = quote(User._meta.db_table)
     pk, name = (f"{users}.{quote(c)}" for c in ("id", "search_name_rev"))
-    condition, params = _words_sql(f"LOWER({users}.{quote('search_name')})", tokens)
-    where = f"{users}.{quote('is_active')} AND ({condition}) AND NOT ({pk} = ANY(%s))"
-    params = [*params, [int(p) for p in seen]]
+    lowered = f"LOWER({users}.{quote('search_name')})"
+    seen = [int(p) for p in seen]
+    wheres, params = [], []
+    # The head's names end in || '' (the same text): no index matches that
+    # expression, so the head is always the range scan, never a second bitmap.
+    for column in (f"({lowered} || '')", lowered):
+        condition, words = _words_sql(column, tokens)
+        wheres.append(
+            f"{users}.{quote('is_active')} AND ({condition}) AND NOT ({pk} = ANY(%s))"
+        )
+        params.append([*words, seen])
     sql = (
         f"{_BITMAP_ONLY}WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
-        f"WHERE {users}.ctid < %s::tid AND {where} LIMIT %s) "
+        f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s) "
         "SELECT 1, * FROM head UNION ALL "
-        f"(SELECT 2, {pk}, {name} FROM {users} WHERE {where} "
+        f"(SELECT 2, {pk}, {name} FROM {users} WHERE {wheres[1]} "
         "AND (SELECT count(*) FROM head) < %s LIMIT %s)"
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [f"({HEAD_PAGES},0)", *params, limit, *params, limit, limit]
+            sql, [f"({HEAD_PAGES},0)", *params[0], limit, *params[1], limit, limit]
         )
         rows = cursor.fetchall()
     head = [row[1:] for row in rows if row[0] == 1]
