@@ -65,12 +65,19 @@ def entries_by_key(
     entries = {}
     if user_pks:
         entries.update(_user_entries(user_pks))
-    if group_pks:
-        entries.update(_group_entries(group_pks, _private_pks("group", private_ok)))
-    if department_pks:
+    private_groups = _private_pks("group", private_ok)
+    private_departments = _private_pks("department", private_ok)
+    if (group_pks or department_pks) and connection.vendor == "postgresql":
         entries.update(
-            _department_entries(department_pks, _private_pks("department", private_ok))
+            _container_entries(
+                group_pks, department_pks, private_groups, private_departments
+            )
         )
+        return entries
+    if group_pks:
+        entries.update(_group_entries(group_pks, private_groups))
+    if department_pks:
+        entries.update(_department_entries(department_pks, private_departments))
     return entries
 
 
@@ -122,16 +129,30 @@ def entries_and_favorites(keys, *, owner):
     """Return (the entries for (kind, pk) pairs as entries_for_keys does, the keys
     of `owner`'s favorites); no favorites are read when there is no entry.
 
-    On PostgreSQL the favorites come in the users' query (an uncorrelated
-    subquery, evaluated once), so a page of users costs one query, not two.
+    On PostgreSQL the favorites come in the users' query (or, without users,
+    in the groups' and departments'), as uncorrelated subqueries evaluated
+    once: a page of users costs one query, a page of users, groups and
+    departments two.
     """
-    user_pks = [pk for kind, pk in keys if kind == "user"]
+    pks = {kind: [] for kind in KINDS}
+    for kind, pk in keys:
+        pks[kind].append(pk)
     favorites = None
-    if user_pks and connection.vendor == "postgresql":
+    if keys and connection.vendor == "postgresql":
         favorites = set()
-        found = _user_entries(user_pks, favorites_of=owner, favorites=favorites)
-        others = [(kind, pk) for kind, pk in keys if kind != "user"]
-        found.update({e.key: e for e in entries_for_keys(others)})
+        found = {}
+        if pks["user"]:
+            found = _user_entries(pks["user"], favorites_of=owner, favorites=favorites)
+        if pks["group"] or pks["department"]:
+            # Without users, the favorites come with the groups and departments.
+            found.update(
+                _container_entries(
+                    pks["group"],
+                    pks["department"],
+                    favorites_of=None if pks["user"] else owner,
+                    favorites=favorites,
+                )
+            )
         entries = [found[f"{k}:{pk}"] for k, pk in keys if f"{k}:{pk}" in found]
     else:
         entries = entries_for_keys(keys)
@@ -183,19 +204,13 @@ def _user_rows_sql(with_favorites):
     out rather than built by the ORM: it runs on every keystroke of the quick
     search, and its compilation cost more than its execution."""
     quote = connection.ops.quote_name
-    users, numbers, departments, memberships, favorites = (
+    users, numbers, departments, memberships = (
         quote(model._meta.db_table)
-        for model in (User, PhysicianNumber, Department, Membership, Favorite)
+        for model in (User, PhysicianNumber, Department, Membership)
     )
     columns = ", ".join(f"u.{quote(name)}" for name in ("id", *_USER_FIELDS[1:]))
     by_number = "ORDER BY n.scheme, n.number"
-    owned = ""
-    if with_favorites:
-        owned = "".join(
-            f", ARRAY(SELECT f.{kind}_id FROM {favorites} f "  # noqa: S608 (names only)
-            f"WHERE f.owner_id = %(owner)s AND f.{kind}_id IS NOT NULL)"
-            for kind in KINDS
-        )
+    owned = _owned_sql() if with_favorites else ""
     return (
         f"SELECT {columns}, "  # noqa: S608 (table and column names; values are parameters)
         f"ARRAY(SELECT n.scheme FROM {numbers} n WHERE n.user_id = u.id {by_number}), "
@@ -204,6 +219,25 @@ def _user_rows_sql(with_favorites):
         f"JOIN {memberships} m ON m.department_id = d.id "
         f"WHERE d.is_public AND m.user_id = u.id ORDER BY d.name, d.id)"
         f"{owned} FROM {users} u WHERE u.is_active AND u.id = ANY(%(pks)s)"
+    )
+
+
+def _owned_sql():
+    """The owner's favorites as three uncorrelated array columns (users, groups,
+    departments), for a statement's select list."""
+    favorites = connection.ops.quote_name(Favorite._meta.db_table)
+    return "".join(
+        f", ARRAY(SELECT f.{kind}_id FROM {favorites} f "  # noqa: S608 (names only)
+        f"WHERE f.owner_id = %(owner)s AND f.{kind}_id IS NOT NULL)"
+        for kind in KINDS
+    )
+
+
+def _add_owned(favorites, owned):
+    favorites.update(
+        f"{kind}:{pk}"
+        for kind, pks_of_kind in zip(KINDS, owned, strict=True)
+        for pk in pks_of_kind
     )
 
 
@@ -228,12 +262,7 @@ def _user_rows(pks, *, favorites_of=None, favorites=None):
             rows = cursor.fetchall()
         if favorites_of is not None:
             if rows:
-                owned = rows[0][fields + 3 :]
-                favorites.update(
-                    f"{kind}:{pk}"
-                    for kind, pks_of_kind in zip(KINDS, owned, strict=True)
-                    for pk in pks_of_kind
-                )
+                _add_owned(favorites, rows[0][fields + 3 :])
             else:  # no active user among pks: the favorites still count
                 favorites.update(favorite_keys(_favorite_rows(favorites_of)))
         return [
@@ -357,6 +386,98 @@ def _member_counts(prefix):
 
 def _members_text(count):
     return ngettext("%(count)d member", "%(count)d members", count) % {"count": count}
+
+
+@functools.cache
+def _container_rows_sql(with_favorites):
+    """The PostgreSQL statement of _container_entries: the pickable groups and
+    departments among the given keys with their active members' counts (and a
+    group's members' languages in the order they joined), in one UNION ALL;
+    with the owner's favorites as in _user_rows_sql. The same rows and counts
+    as the ORM queries of _group_entries, _group_languages and
+    _department_entries."""
+    quote = connection.ops.quote_name
+    users, groups, departments, memberships = (
+        quote(model._meta.db_table)
+        for model in (User, UserGroup, Department, Membership)
+    )
+    group_members = quote(UserGroup.members.through._meta.db_table)
+    # count(*): a user is a member of a group or department at most once (the
+    # tables' unique constraints), as Count(distinct=True) counted.
+    counts = (
+        "count(*), count(*) FILTER (WHERE u.mobile = ''), "
+        "count(*) FILTER (WHERE u.email = '')"
+    )
+    owned = _owned_sql() if with_favorites else ""
+    return (
+        "SELECT 'group', g.id, g.name, g.description, g.city, '', '', c.*"  # noqa: S608 (names only; values are parameters)
+        f"{owned} FROM {groups} g CROSS JOIN LATERAL (SELECT {counts}, "
+        f"array_agg(u.language ORDER BY gm.id) FROM {group_members} gm "
+        f"JOIN {users} u ON u.id = gm.user_id "
+        "WHERE gm.usergroup_id = g.id AND u.is_active) c "
+        "WHERE g.id = ANY(%(groups)s) "
+        "AND (g.is_public OR g.id = ANY(%(private_groups)s)) UNION ALL "
+        "SELECT 'department', d.id, d.name, '', d.city, d.postcode, d.language, "
+        f"c.*{owned} FROM {departments} d CROSS JOIN LATERAL "
+        f"(SELECT {counts}, NULL::varchar[] FROM {memberships} m "
+        f"JOIN {users} u ON u.id = m.user_id "
+        "WHERE m.department_id = d.id AND u.is_active) c "
+        "WHERE d.id = ANY(%(departments)s) "
+        "AND (d.is_public OR d.id = ANY(%(private_departments)s))"
+    )
+
+
+def _container_entries(
+    group_pks,
+    department_pks,
+    private_groups=(),
+    private_departments=(),
+    *,
+    favorites_of=None,
+    favorites=None,
+):
+    """PostgreSQL: _group_entries and _department_entries in one query (see
+    _container_rows_sql); with `favorites_of`, that user's favorites are added
+    to the set `favorites` (none when nothing is found)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _container_rows_sql(favorites_of is not None),
+            {
+                "groups": [int(pk) for pk in group_pks],
+                "private_groups": [int(pk) for pk in private_groups],
+                "departments": [int(pk) for pk in department_pks],
+                "private_departments": [int(pk) for pk in private_departments],
+                "owner": getattr(favorites_of, "pk", None),
+            },
+        )
+        rows = cursor.fetchall()
+    if favorites_of is not None and rows:
+        _add_owned(favorites, rows[0][11:])
+    entries = {}
+    for row in rows:
+        kind, pk, name, description, city, postcode, language = row[:7]
+        n_members, n_without_mobile, n_without_email, languages = row[7:11]
+        if kind == "group":
+            details = [_("Group"), description, city, _members_text(n_members)]
+            # A group counts for the mail language with its members' majority.
+            language = majority_language(languages or [])
+        else:
+            place = " ".join(p for p in (postcode, city) if p)
+            details = [_("Department"), place, _members_text(n_members)]
+        key = f"{kind}:{pk}"
+        entries[key] = DirectoryEntry(
+            kind=kind,
+            pk=pk,
+            key=key,
+            name=name,
+            details=_join(details),
+            language=language,
+            # Two-factor asks every member a code: possible only if all have a
+            # mobile. The mail goes to every member who has an address.
+            has_mobile=n_members > 0 and n_without_mobile == 0,
+            has_email=n_members > n_without_email,
+        )
+    return entries
 
 
 def _group_entries(pks, private_pks=()):

@@ -6,7 +6,8 @@ On PostgreSQL the fragment runs: session, user, both name-prefix scans with
 the groups and departments in one UNION ALL, the entries (users with their
 numbers, departments and the sender's favorites in one statement): 4 in all, 5
 when the prefixes found fewer than 20 and the substring tier runs (bounded,
-never more).
+never more); groups and departments among the results add one statement (their
+counts and members' languages; the favorites too when there is no user).
 SQLite (no ordered UNION members, no arrays) runs more;
 its budget stays the general one of tests/test_query_budgets.py.
 
@@ -22,6 +23,7 @@ from django.db import connection
 from django.urls import reverse
 
 from tests import test_query_budgets as budgets
+from tests.factories import DepartmentFactory, UserFactory, UserGroupFactory
 from tests.test_query_budgets import (
     LARGE,
     SMALL,
@@ -61,6 +63,26 @@ def test_the_search_fragment_runs_five_queries_at_most_whatever_the_data(
     assert len(small) <= 5, "\n".join(small)
     # At 1,000 matches the two prefix scans fill the page: no substring tier.
     assert len(large) <= 4, "\n".join(large)
+
+
+@on_postgresql
+def test_groups_and_departments_in_the_fragment_cost_one_query(sender_client, world):
+    # Groups and departments (with their counts and members' languages) are one
+    # query; without users among the results the favorites come in it too.
+    world.grow(SMALL)
+    for i in range(3):
+        group = UserGroupFactory(name=f"Zoller team {i}")
+        group.members.add(UserFactory(language="nl"), UserFactory(language="fr"))
+        DepartmentFactory(name=f"Zoller radiology {i}", is_public=True)
+    url = f"{reverse('recipients:quick_search')}?q=zoller"
+    only_containers = queries_of(sender_client, url, marker="Zoller radiology 2")
+    UserFactory(first_name="Anna", last_name="Zoller")
+    mixed = queries_of(sender_client, url, marker="Anna Zoller")
+
+    # Session, user, names, substring tier, groups and departments.
+    assert len(only_containers) <= 5, "\n".join(only_containers)
+    # ... and the users' entries.
+    assert len(mixed) <= 6, "\n".join(mixed)
 
 
 def test_a_search_without_result_skips_the_favorites(sender_client, world):

@@ -1,0 +1,126 @@
+"""PostgreSQL's written-out directory statements give what the ORM queries give:
+the substring tier's head-then-bitmap statement and the groups' and
+departments' entries in one query."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from recipients import entries, selectors
+from recipients.models import User
+from tests.factories import (
+    DepartmentFactory,
+    MembershipFactory,
+    UserFactory,
+    UserGroupFactory,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def _bitmap_rows(tokens, seen, limit):
+    """The substring tier as it was: one LIMITed query through the bitmap."""
+    queryset = (
+        User.objects.filter(is_active=True)
+        .annotate(search_lower=selectors.Lower("search_name"))
+        .filter(selectors._word_conditions("search_lower", tokens))
+        .exclude(pk__in=seen)
+        .values_list("pk", "search_name_rev")[:limit]
+    )
+    return [tuple(row) for row in selectors._without_seq_scan(queryset)]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("head_pages", [0, 1, selectors.HEAD_PAGES])
+def test_substring_rows_are_the_bitmap_querys_rows(monkeypatch, head_pages):
+    # Enough matches to fill the LIMIT and spread over several pages, among
+    # users that do not match; one inactive and one already seen are left out.
+    matching = [
+        UserFactory(first_name=f"Jürgen{i}", last_name="Müller") for i in range(30)
+    ]
+    for i in range(60):
+        UserFactory(first_name=f"Jan{i}", last_name="Peeters")
+    UserFactory(first_name="Inactive", last_name="Müller", is_active=False)
+    seen = [matching[3].pk]
+    monkeypatch.setattr(selectors, "HEAD_PAGES", head_pages)
+
+    for tokens, limit in ((["ller"], 20), (["ller"], 40), (["jurgen1", "ller"], 20)):
+        expected = _bitmap_rows(tokens, seen, limit)
+        with CaptureQueriesContext(connection) as captured:
+            found = [
+                tuple(row) for row in selectors._substring_rows(tokens, seen, limit)
+            ]
+
+        assert found == expected
+        assert len(captured.captured_queries) == 1
+    assert len(_bitmap_rows(["ller"], seen, 40)) == 29
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_head_without_enough_matches_leaves_the_rest_to_the_bitmap(monkeypatch):
+    users = [UserFactory(first_name="Anna", last_name=f"Zoller{i}") for i in range(5)]
+    monkeypatch.setattr(selectors, "HEAD_PAGES", 0)
+
+    found = selectors._substring_rows(["ller"], [], 20)
+
+    assert sorted(pk for pk, _name in found) == sorted(u.pk for u in users)
+
+
+@pytest.mark.django_db
+def test_group_and_department_entries_in_one_query_match_the_orm_entries():
+    public = UserGroupFactory(name="Team Müller", description="MRI", city="Gent")
+    private = UserGroupFactory(name="Private team", is_public=False)
+    empty = UserGroupFactory(name="Empty team")
+    fr = UserFactory(language="fr", mobile="")
+    nl = UserFactory(language="nl", email="")
+    nl2 = UserFactory(language="nl")
+    gone = UserFactory(language="de", is_active=False)
+    public.members.add(fr, nl, nl2, gone)
+    private.members.add(fr)
+    department = DepartmentFactory(
+        name="Radiology Zoller", postcode="9000", is_public=True, language="nl"
+    )
+    hidden = DepartmentFactory(name="Hidden", is_public=False)
+    lonely = DepartmentFactory(name="Lonely", is_public=True, postcode="")
+    for user in (fr, nl, gone):
+        MembershipFactory(user=user, department=department)
+    MembershipFactory(user=nl, department=hidden)
+    groups = [public.pk, private.pk, empty.pk, 999999]
+    departments = [department.pk, hidden.pk, lonely.pk]
+
+    for private_groups, private_departments in (((), ()), ([private.pk], [hidden.pk])):
+        expected = entries._group_entries(groups, private_groups)
+        expected.update(entries._department_entries(departments, private_departments))
+        with CaptureQueriesContext(connection) as captured:
+            found = entries._container_entries(
+                groups, departments, private_groups, private_departments
+            )
+
+        assert found == expected
+        assert len(captured.captured_queries) == 1
+    assert found[f"group:{public.pk}"].language == "nl"
+    assert f"group:{private.pk}" in found and f"department:{hidden.pk}" in found
+
+
+@pytest.mark.django_db
+def test_entries_and_favorites_without_users_read_the_favorites_with_the_groups():
+    owner = UserFactory()
+    group = UserGroupFactory(name="Team")
+    starred = UserFactory()
+    entries.Favorite.objects.create(owner=owner, user=starred)
+    entries.Favorite.objects.create(owner=owner, group=group)
+
+    with CaptureQueriesContext(connection) as captured:
+        found, favorites = entries.entries_and_favorites(
+            [("group", group.pk)], owner=owner
+        )
+    with CaptureQueriesContext(connection) as none_captured:
+        nothing, no_favorites = entries.entries_and_favorites(
+            [("group", 999999)], owner=owner
+        )
+
+    assert [e.key for e in found] == [f"group:{group.pk}"]
+    assert favorites == {f"group:{group.pk}", f"user:{starred.pk}"}
+    assert len(captured.captured_queries) == 1
+    assert nothing == [] and no_favorites == set()
+    assert len(none_captured.captured_queries) == 1
