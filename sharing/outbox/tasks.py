@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from ..models import Notification
 from . import delivery
 
 logger = logging.getLogger(__name__)
@@ -79,10 +80,23 @@ def send_notification(self, notification_id):
 def notifications_fan_out(notification_ids):
     """Publish each notification's own task (a share's mails came as one task).
 
-    A notification the broker refuses here stays pending, its lease dropped, for
-    the relay; one already sent is skipped by its task's claim.
+    If the broker refuses one here, it and those after it stay pending with
+    their lease dropped, so the relay takes them at its next sweep; one already
+    sent is skipped by its own task's claim.
     """
-    from .queue import notification_publish
-
-    for notification_id in notification_ids:
-        notification_publish(notification_id=notification_id)
+    for index, notification_id in enumerate(notification_ids):
+        try:
+            send_notification.apply_async(args=[notification_id])
+        except Exception as exc:  # noqa: BLE001 - any broker failure
+            left = notification_ids[index:]
+            Notification.objects.filter(
+                pk__in=left, status=Notification.Status.PENDING
+            ).update(leased_until=None)
+            logger.warning(
+                "Notifications %s left pending: the broker refused their tasks "
+                "(%s: %s)",
+                ", ".join(str(pk) for pk in left),
+                type(exc).__name__,
+                exc,
+            )
+            return
