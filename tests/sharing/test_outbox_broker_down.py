@@ -15,6 +15,8 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from sharing.models import Notification, Share
+from sharing.outbox import queue
+from sharing.outbox.tasks import notifications_fan_out
 from tests.factories import UserFactory, make_bucket
 from tests.factories import build_wizard_world as make_world
 from tests.sharing.outbox_faults import (
@@ -144,3 +146,45 @@ def test_the_code_page_answers_and_the_sms_goes_later_when_the_broker_is_down(
     assert wait_until_sent([sms.pk]), broker.processes[0].logs()
     sent = list((broker.folder / "outbox" / "sms").iterdir())
     assert len(sent) == 1 and "+32475123456" in sent[0].read_text()
+
+
+def test_a_fan_out_the_broker_refuses_on_the_worker_leaves_every_mail_to_the_relay(
+    broker, caplog
+):
+    # A share's mails went to the broker as one fan-out task; the broker is
+    # gone when the worker runs it. The rows still hold the broker's lease.
+    bucket = make_bucket(
+        recipient=UserFactory(email="one@example.org"), require_otp=False
+    )
+    others = [
+        make_bucket(recipient=UserFactory(email=f"{n}@example.org"), require_otp=False)
+        for n in ("two", "three")
+    ]
+    buckets = [bucket, *others]
+    mails = [
+        Notification.objects.create(
+            channel=Notification.Channel.EMAIL,
+            kind=Notification.Kind.SHARE,
+            bucket=b,
+            user=b.recipient_user,
+            to_address=b.recipient_user.email,
+            language="en",
+            leased_until=queue.broker_lease(),
+        )
+        for b in buckets
+    ]
+
+    with caplog.at_level(logging.WARNING, logger="sharing.outbox.tasks"):
+        notifications_fan_out([m.pk for m in mails])
+
+    # Nothing waits for the lease to run out: the relay may take them at once.
+    assert "the broker refused their tasks" in caplog.text
+    assert not Notification.objects.filter(
+        pk__in=[m.pk for m in mails], leased_until__isnull=False
+    ).exists()
+
+    broker.start()
+
+    assert wait_until_sent([m.pk for m in mails]), broker.processes[0].logs()
+    arrived = sorted(str(m.message["To"]) for m in broker.smtp.handler.messages)
+    assert arrived == ["one@example.org", "three@example.org", "two@example.org"]
