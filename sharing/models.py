@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.models import CooldownMixin, Device, ThrottlingMixin
 
 from recipients.models import Department, Language, User, UserGroup
-from studies.models import Patient, Study, is_interrupted, is_stalled
+from studies.models import LeasedTask, Patient, Study, is_interrupted, is_stalled
 
 
 def hash_secret(value):
@@ -502,7 +502,7 @@ class AuditEvent(models.Model):
         raise ValueError("Audit events are append-only.")
 
 
-class PacsTransfer(models.Model):
+class PacsTransfer(LeasedTask):
     """One "Send to my PACS": a bucket's studies sent by C-STORE to a destination."""
 
     class Status(models.TextChoices):
@@ -529,15 +529,6 @@ class PacsTransfer(models.Model):
     sent = models.PositiveIntegerField(_("sent"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     error = models.CharField(_("error"), max_length=300, blank=True)
-    # The lease (studies/dicomnet/leases.py): the broker holds a pending row, its
-    # worker a sending one, until then; past it nobody does.
-    leased_until = models.DateTimeField(
-        _("leased until"), null=True, blank=True, editable=False
-    )
-    # Claims so far: each claim's token, and bounded (DICOM_TASK_MAX_ATTEMPTS).
-    attempts = models.PositiveSmallIntegerField(
-        _("attempts"), default=0, editable=False
-    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

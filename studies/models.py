@@ -304,7 +304,25 @@ class IncomingAssociation(models.Model):
         return f"{self.calling_ae_title} {self.started_at:%Y-%m-%d %H:%M}"
 
 
-class DicomWebImport(models.Model):
+class LeasedTask(models.Model):
+    """A row a Celery task works on, leased as the outbox's are
+    (studies/dicomnet/leases.py): the broker holds a pending row, its worker a
+    running one, until `leased_until`; past it nobody does, and the relay takes
+    it up. `attempts` counts the claims: each claim's token, bounded by
+    DICOM_TASK_MAX_ATTEMPTS."""
+
+    leased_until = models.DateTimeField(
+        _("leased until"), null=True, blank=True, editable=False
+    )
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, editable=False
+    )
+
+    class Meta:
+        abstract = True
+
+
+class DicomWebImport(LeasedTask):
     """One "Bring in" of a study from the department's DICOMweb source.
 
     The task (studies/dicomnet/tasks.py) retrieves the study instance by
@@ -349,15 +367,6 @@ class DicomWebImport(models.Model):
     # One short line per failed instance: {"sop_instance_uid": ..., "reason": ...}.
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
-    # The lease (studies/dicomnet/leases.py): the broker holds a pending row, its
-    # worker a running one, until then; past it nobody does.
-    leased_until = models.DateTimeField(
-        _("leased until"), null=True, blank=True, editable=False
-    )
-    # Claims so far: each claim's token, and bounded (DICOM_TASK_MAX_ATTEMPTS).
-    attempts = models.PositiveSmallIntegerField(
-        _("attempts"), default=0, editable=False
-    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
