@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import io
 import itertools
 import re
@@ -28,12 +29,13 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset, read_file_meta_info
 from pydicom.multival import MultiValue
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import AMBIGUOUS_VR, PersonName
 
 from recipients.models import Department
 
@@ -47,6 +49,35 @@ READ_WHOLE_SIZE = 1024 * 1024
 # Files whose headers are read and whose existing rows are fetched together.
 CHUNK_SIZE = 200
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# The top-level elements a file's header is read for (_header_from and what
+# it calls); pydicom adds Specific Character Set.
+HEADER_KEYWORDS = (
+    "AccessionNumber",
+    "BitsAllocated",
+    "BurnedInAnnotation",
+    "Columns",
+    "InstanceNumber",
+    "InstitutionName",
+    "Modality",
+    "NumberOfFrames",
+    "PatientBirthDate",
+    "PatientID",
+    "PatientName",
+    "PatientSex",
+    "PhotometricInterpretation",
+    "ReferringPhysicianName",
+    "Rows",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SamplesPerPixel",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "StudyDate",
+    "StudyDescription",
+    "StudyInstanceUID",
+    "StudyTime",
+)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -54,6 +85,7 @@ NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.
 UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 UID_MAX_LENGTH = 64
 INFLATE_CHUNK = 1024 * 1024
+HEADER_TAGS = [tag_for_keyword(k) for k in HEADER_KEYWORDS] + list(PIXEL_DATA_TAGS)
 
 
 class Outcome(models.TextChoices):
@@ -485,13 +517,21 @@ def read_header(path: Path) -> _Header:
             if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
                 return _read_deflated(path, meta, caught)
             size = path.stat().st_size
-            if size <= READ_WHOLE_SIZE:
-                # From memory: pydicom asks a file for its position at every
-                # element (a system call each), a buffer answers for nothing.
-                source, defer = io.BytesIO(path.read_bytes()), None
-            else:
-                source, defer = path, DEFER_SIZE
-            dataset = dcmread(source, defer_size=defer, force=False)
+            with contextlib.ExitStack() as stack:
+                if size <= READ_WHOLE_SIZE:
+                    # From memory: pydicom asks a file for its position at
+                    # every element (a system call each), a buffer does not.
+                    source, defer = io.BytesIO(path.read_bytes()), None
+                else:
+                    source, defer = stack.enter_context(path.open("rb")), DEFER_SIZE
+                # Only the elements the import reads are kept; the others are
+                # stepped over (their lengths still walked, so that one that
+                # runs past the end of the file leaves the read past it).
+                dataset = dcmread(
+                    source, defer_size=defer, force=False, specific_tags=HEADER_TAGS
+                )
+                if source.tell() > size:
+                    raise _Skip("truncated DICOM file (an element is cut off)")
     except _Skip:
         raise
     except InvalidDicomError:
@@ -547,9 +587,12 @@ def _meta_end(fp) -> int:
 def _checked_header(dataset, size: int, caught) -> _Header:
     if any("End of file reached" in str(w.message) for w in caught):
         raise _Skip("truncated DICOM file (ends inside a data element)")
-    # Checked before any attribute access converts the raw elements.
-    for tag in list(dataset.keys()):
-        element = dataset.get_item(tag, keep_deferred=True)
+    # Checked before any attribute access converts the raw elements (and
+    # without reading the deferred ones).
+    elements = {
+        tag: dataset.get_item(tag, keep_deferred=True) for tag in list(dataset.keys())
+    }
+    for element in elements.values():
         if (
             isinstance(element, RawDataElement)
             and element.length != UNDEFINED_LENGTH
@@ -557,15 +600,108 @@ def _checked_header(dataset, size: int, caught) -> _Header:
         ):
             raise _Skip(f"truncated DICOM file (element {element.tag} is cut off)")
     try:
-        return _header_from(dataset)
+        return _header_from(_Values(dataset, elements))
     except _Skip:
         raise
     except Exception as exc:  # a malformed value (bad VR, wrong encoding)
         raise _Skip(f"unreadable DICOM header: {_short(exc)}") from None
 
 
-def _header_from(dataset) -> _Header:
-    meta = getattr(dataset, "file_meta", None)
+class _Values:
+    """A data set's top-level values, converted only when asked, once each.
+
+    `get(keyword)` gives what `dataset.get(keyword)` gives, for a fraction of
+    its cost: a raw element is converted with the data set's character set
+    (as pydicom's own access does) and kept here, not written back. A value
+    pydicom would read later (deferred) or whose VR depends on other
+    elements is asked of the data set itself.
+    """
+
+    def __init__(self, dataset, elements: dict):
+        self.dataset = dataset
+        self.file_meta = getattr(dataset, "file_meta", None)
+        self._elements = elements
+        self._values: dict[int, object] = {}
+        self._encoding = None
+
+    def __contains__(self, tag: int | str) -> bool:
+        return (_tag_of(tag) if isinstance(tag, str) else tag) in self._elements
+
+    def get_item(self, tag):
+        return self._elements.get(tag)
+
+    def get(self, keyword: str):
+        tag = _tag_of(keyword)
+        try:
+            return self._values[tag]
+        except KeyError:
+            pass
+        element = self._elements.get(tag)
+        if element is None:
+            value = None
+        elif not isinstance(element, RawDataElement):
+            value = element.value
+        elif (element.value is None and element.length) or element.VR in AMBIGUOUS_VR:
+            value = self.dataset.get(keyword)
+        else:
+            value = _plain_value(element, _vr_of(keyword))
+            if value is _CONVERT:
+                value = self._converted(element)
+        self._values[tag] = value
+        return value
+
+    def _converted(self, element):
+        if self._encoding is None:
+            dataset = self.dataset
+            self._encoding = dataset.original_character_set or dataset._character_set
+        return convert_raw_data_element(
+            element, encoding=self._encoding, ds=self.dataset
+        ).value
+
+
+@functools.cache
+def _tag_of(keyword: str) -> int:
+    return tag_for_keyword(keyword)
+
+
+@functools.cache
+def _vr_of(keyword: str) -> str:
+    return dictionary_VR(keyword)
+
+
+_CONVERT = object()
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UI"}
+_INTEGER_RE = re.compile(r" *[+-]?[0-9]+ *")
+
+
+def _plain_value(element: RawDataElement, vr: str):
+    """Return a plain value as pydicom would convert it, or _CONVERT.
+
+    Only the common case is read here: one value, in the VR the dictionary
+    gives, of ASCII bytes without escape sequences (which every DICOM
+    character set decodes alike). Anything else is left to pydicom.
+    """
+    if element.VR not in (None, vr):
+        return _CONVERT
+    raw = element.value
+    if raw is None:
+        return _CONVERT
+    if vr == "US":
+        if element.length != 2 or len(raw) != 2:
+            return _CONVERT
+        return int.from_bytes(raw, "little" if element.is_little_endian else "big")
+    if vr not in _TEXT_VRS and vr != "IS":
+        return _CONVERT
+    if not raw.isascii() or b"\\" in raw or b"\x1b" in raw:
+        return _CONVERT
+    text = raw.decode("ascii").rstrip(" \x00")
+    if vr == "IS" and text and not _INTEGER_RE.fullmatch(text):
+        return _CONVERT
+    return PersonName(text) if vr == "PN" and text else text
+
+
+def _header_from(dataset: _Values) -> _Header:
+    meta = dataset.file_meta
     meta_class = str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
     if meta_class == DICOMDIR_SOP_CLASS:
         raise _Skip("a DICOMDIR index, not an image")
@@ -644,7 +780,7 @@ def _check_pixel_extent(dataset, frames: int) -> None:
     if needed > settings.DICOM_MAX_PIXEL_BYTES:
         raise _Skip(f"{frames} frames of {rows}x{columns} pixels are too large")
     tag = next(tag for tag in PIXEL_DATA_TAGS if tag in dataset)
-    element = dataset.get_item(tag, keep_deferred=True)
+    element = dataset.get_item(tag)
     length = getattr(element, "length", None)
     if length is None or not rows or not columns:
         return
