@@ -44,7 +44,9 @@ from pynetdicom.sop_class import Verification
 from studies.dicom_import import DepartmentImport, FileOutcome, Outcome
 from studies.models import IncomingAssociation
 
+from . import fast_paths
 from .callers import caller_for
+from .waiting import make_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,8 @@ FLUSH_EVERY_SECONDS = 10.0
 MAX_PDU = 1024 * 1024
 FINISH_ATTEMPTS = 5
 # pynetdicom's DUL thread sleeps this long (default 1 ms) whenever a loop
-# found nothing to do, also between our answer being queued and its being sent.
+# found nothing to do, also between our answer being queued and its being sent
+# (only where waiting.py leaves an association polling: TLS).
 DUL_IDLE_SLEEP = 0.0002
 STANDARD_LOG_HANDLERS = [
     (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
@@ -166,6 +169,7 @@ class Receiver:
         self._server = None
         # Data sets go to a temporary file as they arrive, not into memory.
         _config.STORE_RECV_CHUNKED_DATASET = True
+        fast_paths.install()
         self.ae = AE(ae_title=ae_title)
         self.ae.maximum_pdu_size = MAX_PDU
         self.ae.maximum_associations = 20
@@ -221,6 +225,10 @@ class Receiver:
         # small file's round trip (answer sent, next request read); shorter
         # costs a little CPU only while the association is open.
         assoc.dul._run_loop_delay = DUL_IDLE_SLEEP
+        # Both threads wait for work rather than poll (waiting.py); the
+        # response and the file's meta group skip pydicom (fast_paths.py).
+        release_waiting = make_waiting(assoc)
+        fast_paths.send_store_response(assoc)
         if not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
             # pynetdicom's standard handlers describe every PDU and message
             # for its INFO and DEBUG log: work for nothing when those are off.
@@ -236,6 +244,8 @@ class Receiver:
                     self._finish(assoc)
                 finally:
                     connections.close_all()
+                    if release_waiting is not None:
+                        release_waiting()
 
         assoc.run = run_and_close
 
