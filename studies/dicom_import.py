@@ -14,6 +14,7 @@ import datetime
 import functools
 import io
 import itertools
+import os
 import re
 import struct
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -356,9 +358,10 @@ class DepartmentImport:
                     has_pixels=header.has_pixels,
                     burned_in_annotation=header.burned_in_annotation,
                 )
-                with path.open("rb") as handle:
-                    content = _Received(handle) if self.receiving else File(handle)
-                    instance.file.save(path.name, content, save=False)
+                if not (self.receiving and _move_received(instance, path)):
+                    with path.open("rb") as handle:
+                        content = _Received(handle) if self.receiving else File(handle)
+                        instance.file.save(path.name, content, save=False)
                 stored_name = instance.file.name
                 instance.save()
                 if not self.receiving:
@@ -491,6 +494,35 @@ class DepartmentImport:
         max_length = Study._meta.get_field("modalities").max_length
         study.modalities = modalities[:max_length]
         study.save(update_fields=["modalities"])
+
+
+def _move_received(instance: Instance, path: Path) -> bool:
+    """Move a received file to its name in the storage; False to leave it to
+    FieldFile.save() (another storage, another file system, a name taken).
+
+    What FileSystemStorage does for a temporary file, without its general
+    path handling: a hard link that cannot replace an existing file, then
+    the temporary name's unlink, then the storage's permissions.
+    """
+    storage = instance.file.storage
+    if storage.__class__ is not FileSystemStorage:  # (default_storage is a proxy)
+        return False
+    name = instance.file.field.generate_filename(instance, path.name)
+    target = storage.path(name)
+    try:
+        try:
+            os.link(path, target)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.link(path, target)
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    if storage.file_permissions_mode is not None:
+        os.chmod(target, storage.file_permissions_mode)
+    instance.file.name = name
+    return True
 
 
 class _Received(File):

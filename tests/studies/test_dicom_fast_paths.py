@@ -19,7 +19,10 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import create_file_meta
 
 from studies import dicom_import
+from studies.dicom_import import DepartmentImport, Outcome
 from studies.dicomnet.fast_paths import _Meta, encode_file_meta, encode_store_response
+from studies.models import Instance
+from tests.factories import DepartmentFactory
 
 DATA = Path(pydicom.data.DATA_ROOT)
 LONG_UID = "1.2.826.0.1.3680043.8.498.39166869673399545070947624181277697619"
@@ -158,3 +161,23 @@ def test_a_file_cut_inside_an_element_the_header_skips_is_refused(tmp_path):
     cut.write_bytes(whole.read_bytes()[:-1000])
     with pytest.raises(dicom_import._Skip, match="truncated"):
         dicom_import.read_header(cut)
+
+
+@pytest.mark.django_db
+def test_a_received_file_never_replaces_a_file_already_at_its_name(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    received = tmp_path / "received.dcm"
+    received.write_bytes((DATA / "test_files" / "CT_small.dcm").read_bytes())
+    uid = dicom_import.read_header(received).sop_instance_uid
+    orphan = tmp_path / "media" / "dicom" / f"{uid}.dcm"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"a file left behind")
+    sent = received.read_bytes()
+
+    outcome = DepartmentImport(DepartmentFactory(), receiving=True).import_one(received)
+
+    assert outcome.outcome is Outcome.IMPORTED
+    assert orphan.read_bytes() == b"a file left behind"
+    stored = Instance.objects.get(sop_instance_uid=uid).file
+    assert stored.name != f"dicom/{uid}.dcm"
+    assert stored.read() == sent
