@@ -203,3 +203,20 @@ def test_it_completes_the_wizard_with_the_keyboard_alone(site, clipboard_context
     options = {b.recipient_user.username: b.require_otp for b in shared.buckets.all()}
     assert options == {"dr-recipient": True, "dr-favorite": False}
     assert problems == []
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_every_tab_is_in_sight_on_a_phone(live_server, page, width):
+    """On a phone, the main navigation and the overview's tabs wrap rather than
+    run off the screen: a clinician sees (and can tap) every one."""
+    build_story_world()
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, live_server.url, "dr-sender")
+    links = page.locator(".topnav a, .tabs .tab")
+    assert links.count() >= 5  # overview, favorites, status; the two tabs
+    for index in range(links.count()):
+        box = links.nth(index).bounding_box()
+        assert box is not None and box["width"] > 0
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, links.nth(
+            index
+        ).inner_text()
