@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from pacsshare.sms import mask_number
 from recipients.admin_scoping import AdministeredDepartmentFilter
 from recipients.admin_scoping import DepartmentScopedAdmin as BaseDepartmentScopedAdmin
+from studies.dicomnet.admin import LeasedTaskStatusMixin
 
 from .audit.export import AUDIT_EVENT_FIELDS, audit_csv_response
 from .models import (
@@ -554,7 +555,7 @@ class TransferDepartmentFilter(AdministeredDepartmentFilter):
 
 
 @admin.register(PacsTransfer)
-class PacsTransferAdmin(DepartmentScopedAdmin):
+class PacsTransferAdmin(LeasedTaskStatusMixin, DepartmentScopedAdmin):
     """Send to my PACS, read-only, seen by the sending department like its log."""
 
     department_path = "bucket__share__source_department"
@@ -565,13 +566,13 @@ class PacsTransferAdmin(DepartmentScopedAdmin):
         "ae_title",
         "host",
         "port",
-        "status",
+        "task_status",
         "total",
         "sent",
         "failed",
     ]
     list_filter = [TransferDepartmentFilter, "status"]
     list_select_related = ["user"]
-    fields = list_display + ["error", "finished_at"]
+    fields = [*list_display, "error", "finished_at"]
     readonly_fields = fields
     raw_id_fields = ["bucket"]

@@ -124,8 +124,19 @@ class DicomDestinationAdmin(_DepartmentAdminEdits):
     fields = ["department", "ae_title", "host", "port"]
 
 
+class LeasedTaskStatusMixin:
+    """A status column that tells a task its worker left midway (interrupted,
+    to be resumed by the relay) from one that is running."""
+
+    @admin.display(description=_("status"), ordering="status")
+    def task_status(self, row):
+        if row.is_interrupted:
+            return _("interrupted (resuming)")
+        return row.get_status_display()
+
+
 @admin.register(DicomWebImport)
-class DicomWebImportAdmin(DepartmentScopedAdmin):
+class DicomWebImportAdmin(LeasedTaskStatusMixin, DepartmentScopedAdmin):
     """Bring-ins from the source: read-only, for following up failures."""
 
     list_display = [
@@ -133,7 +144,7 @@ class DicomWebImportAdmin(DepartmentScopedAdmin):
         "department",
         "patient_name",
         "description",
-        "status",
+        "task_status",
         "total",
         "imported",
         "already_present",
@@ -149,7 +160,7 @@ class DicomWebImportAdmin(DepartmentScopedAdmin):
         "description",
         "study_date",
         "study",
-        "status",
+        "task_status",
         "total",
         "imported",
         "already_present",

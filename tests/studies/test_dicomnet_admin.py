@@ -2,13 +2,15 @@
 admin's departments; the source's password never shown back nor logged."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
-from studies.models import DicomDestination, DicomWebSource
+from studies.models import DicomDestination, DicomWebImport, DicomWebSource
 from tests.factories import build_admin_world
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,34 @@ def test_an_admin_names_their_departments_destination(client, world):
     )
     assert good.status_code == 302
     assert DicomDestination.objects.get().department == world.dept_a
+
+
+def test_the_bring_in_list_tells_an_interrupted_one_from_a_running_one(client, world):
+    def bring_in(uid, **fields):
+        return DicomWebImport.objects.create(
+            department=world.dept_a,
+            user=world.sender_a,
+            study_instance_uid=uid,
+            status=DicomWebImport.Status.RUNNING,
+            **fields,
+        )
+
+    soon = timezone.now() + timedelta(minutes=5)
+    bring_in("1.2.3.1", leased_until=soon, attempts=1, patient_name="Running^Row")
+    bring_in(
+        "1.2.3.2",
+        leased_until=timezone.now() - timedelta(minutes=5),
+        attempts=1,
+        patient_name="Stalled^Row",
+    )
+    client.force_login(world.admin_a)
+    page = client.get(reverse("admin:studies_dicomwebimport_changelist"))
+    rows = {
+        row.split("</tr>")[0]
+        for row in page.content.decode().split("<tr")
+        if "^Row" in row
+    }
+    running = next(r for r in rows if "Running" in r)
+    stalled = next(r for r in rows if "Stalled" in r)
+    assert "bringing in" in running and "interrupted" not in running
+    assert "interrupted (resuming)" in stalled
