@@ -337,51 +337,79 @@ def _other_name_matches(folded, limit, found, add):
         add("user", pk, OTHER, key)
 
 
-# The pages of the users' table read in order before the trigram bitmap is built
-# (about 37 users a page): a substring common enough to fill the page's LIMIT
-# there costs a fraction of the bitmap of all its matches (2-6 ms at a million
-# users); a rarer one costs this much more than the bitmap alone (< 1 ms).
-HEAD_PAGES = 64
+# The substring tier reads the users' table in page order (about 37 users a
+# page) before it builds the trigram bitmap: first HEAD_PAGES pages; when they
+# hold at least MIN_HEAD_MATCHES matches (a common substring, whose bitmap is
+# the costliest: 4-10 ms at a million users), on up to page EXTEND_PAGES; the
+# bitmap only when that still gives fewer than a page of results. A rare
+# substring (a full name) costs the head more than the bitmap alone (< 1 ms
+# at 32 pages); a common one a fraction of its bitmap.
+HEAD_PAGES = 32
+EXTEND_PAGES = 256
+MIN_HEAD_MATCHES = 4
 
 
 def _substring_rows(tokens, seen, limit):
     """Return the substring tier's (pk, search_name_rev) rows on PostgreSQL:
     the same rows as the bitmap query of _without_seq_scan() (the first `limit`
     matches in the table's page order, which is the order a bitmap heap scan
-    returns), found by reading the first HEAD_PAGES pages in order, and only
-    when they hold fewer than `limit` matches by the trigram bitmap (a one-time
-    filter: it is not built otherwise). One statement; SET LOCAL as in
-    _without_seq_scan()."""
+    returns), found by reading the table in page order (see HEAD_PAGES), and
+    only when that finds fewer than `limit` matches by the trigram bitmap (a
+    one-time filter: it is not built otherwise). One statement; SET LOCAL as
+    in _without_seq_scan()."""
     quote = connection.ops.quote_name
     users = quote(User._meta.db_table)
     pk, name = (f"{users}.{quote(c)}" for c in ("id", "search_name_rev"))
-    lowered = f"LOWER({users}.{quote('search_name')})"
+    search_name = f"{users}.{quote('search_name')}"
     seen = [int(p) for p in seen]
     wheres, params = [], []
-    # The head's names end in || '' (the same text): no index matches that
-    # expression, so the head is always the range scan, never a second bitmap.
-    for column in (f"({lowered} || '')", lowered):
+    # The pages read in order compare search_name || '': the same text as
+    # lower(search_name) (folded names are lower case already) without the
+    # cost of lower() per row, and an expression no index matches, so they are
+    # always the range scan, never a second bitmap.
+    for column in (f"({search_name}::text || '')", f"LOWER({search_name})"):
         condition, words = _words_sql(column, tokens)
         wheres.append(
             f"{users}.{quote('is_active')} AND ({condition}) AND NOT ({pk} = ANY(%s))"
         )
         params.append([*words, seen])
+    in_head = "(SELECT count(*) FROM head)"
     sql = (
         f"{_BITMAP_ONLY}WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
-        f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s) "
-        "SELECT 1, * FROM head UNION ALL "
+        f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s), "
+        f"more AS (SELECT {pk}, {name} FROM {users} WHERE {users}.ctid >= %s::tid "
+        f"AND {users}.ctid < %s::tid AND {wheres[0]} "
+        f"AND {in_head} >= %s AND {in_head} < %s LIMIT (%s - {in_head})) "
+        "SELECT 1, * FROM head UNION ALL SELECT 1, * FROM more UNION ALL "
         f"(SELECT 2, {pk}, {name} FROM {users} WHERE {wheres[1]} "
-        "AND (SELECT count(*) FROM head) < %s LIMIT %s)"
+        f"AND {in_head} + (SELECT count(*) FROM more) < %s LIMIT %s)"
     )
+    head, extended = f"({HEAD_PAGES},0)", f"({max(EXTEND_PAGES, HEAD_PAGES)},0)"
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [f"({HEAD_PAGES},0)", *params[0], limit, *params[1], limit, limit]
+            sql,
+            [
+                head,
+                *params[0],
+                limit,
+                head,
+                extended,
+                *params[0],
+                MIN_HEAD_MATCHES,
+                limit,
+                limit,
+                *params[1],
+                limit,
+                limit,
+            ],
         )
         rows = cursor.fetchall()
-    head = [row[1:] for row in rows if row[0] == 1]
-    # Fewer than `limit` in the head: they are all there are in its pages, so
-    # the bitmap's first `limit` rows (in page order) begin with them.
-    return head if len(head) >= limit else [row[1:] for row in rows if row[0] == 2]
+    in_order = [row[1:] for row in rows if row[0] == 1]
+    # Fewer than `limit` read in order: they are all there are in those pages,
+    # so the bitmap's first `limit` rows (in page order) begin with them.
+    return (
+        in_order if len(in_order) >= limit else [row[1:] for row in rows if row[0] == 2]
+    )
 
 
 def _without_seq_scan(queryset):

@@ -1,5 +1,5 @@
 """PostgreSQL's written-out directory statements give what the ORM queries give:
-the substring tier's head-then-bitmap statement and the groups' and
+the substring tier's pages-in-order-then-bitmap statement and the groups' and
 departments' entries in one query."""
 
 import pytest
@@ -31,18 +31,33 @@ def _bitmap_rows(tokens, seen, limit):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("head_pages", [0, 1, selectors.HEAD_PAGES])
-def test_substring_rows_are_the_bitmap_querys_rows(monkeypatch, head_pages):
+@pytest.mark.parametrize(
+    ("head_pages", "extend_pages", "min_head_matches"),
+    [
+        (0, 0, selectors.MIN_HEAD_MATCHES),
+        (1, 1, selectors.MIN_HEAD_MATCHES),
+        # The head's matches are enough to read on, and the pages read on then
+        # hold the rest of the LIMIT, or not.
+        (1, 2, 1),
+        (1, 1000, 1),
+        (selectors.HEAD_PAGES, selectors.EXTEND_PAGES, selectors.MIN_HEAD_MATCHES),
+    ],
+)
+def test_substring_rows_are_the_bitmap_querys_rows(
+    monkeypatch, head_pages, extend_pages, min_head_matches
+):
     # Enough matches to fill the LIMIT and spread over several pages, among
     # users that do not match; one inactive and one already seen are left out.
-    matching = [
-        UserFactory(first_name=f"Jürgen{i}", last_name="Müller") for i in range(30)
-    ]
-    for i in range(60):
-        UserFactory(first_name=f"Jan{i}", last_name="Peeters")
+    matching = []
+    for i in range(30):
+        matching.append(UserFactory(first_name=f"Jürgen{i}", last_name="Müller"))
+        UserFactory(first_name=f"Jan{2 * i}", last_name="Peeters")
+        UserFactory(first_name=f"Jan{2 * i + 1}", last_name="Peeters")
     UserFactory(first_name="Inactive", last_name="Müller", is_active=False)
     seen = [matching[3].pk]
     monkeypatch.setattr(selectors, "HEAD_PAGES", head_pages)
+    monkeypatch.setattr(selectors, "EXTEND_PAGES", extend_pages)
+    monkeypatch.setattr(selectors, "MIN_HEAD_MATCHES", min_head_matches)
 
     for tokens, limit in ((["ller"], 20), (["ller"], 40), (["jurgen1", "ller"], 20)):
         expected = _bitmap_rows(tokens, seen, limit)
