@@ -1,12 +1,13 @@
 """PostgreSQL's written-out directory statements give what the ORM queries give:
 the substring tier's pages-in-order-then-bitmap statement and the groups' and
-departments' entries in one query."""
+departments' entries in one query; the entries' statements are prepared once a
+connection."""
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from recipients import entries, selectors
+from recipients import entries, prepared, selectors
 from recipients.models import User
 from tests.factories import (
     DepartmentFactory,
@@ -139,3 +140,46 @@ def test_entries_and_favorites_without_users_read_the_favorites_with_the_groups(
     assert len(captured.captured_queries) == 1
     assert nothing == [] and no_favorites == set()
     assert len(none_captured.captured_queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_statements_are_prepared_once_per_connection():
+    user = UserFactory(first_name="Anna", last_name="Zoller")
+    group = UserGroupFactory(name="Team Zoller")
+    connection.close()
+
+    def statements():
+        with CaptureQueriesContext(connection) as captured:
+            found = entries.entries_for_keys([("user", user.pk), ("group", group.pk)])
+        assert [e.key for e in found] == [f"user:{user.pk}", f"group:{group.pk}"]
+        return [query["sql"].split()[0] for query in captured.captured_queries]
+
+    first, again = statements(), statements()
+
+    assert first == ["PREPARE", "PREPARE"]
+    assert again == ["EXECUTE", "EXECUTE"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_or_a_failed_execution_prepares_again():
+    def divide(by):
+        with connection.cursor() as cursor:
+            prepared.execute_prepared(
+                cursor,
+                name="test_divide",
+                sql="SELECT 6 / $1",
+                types=["int"],
+                params=[by],
+            )
+            return cursor.fetchone()[0]
+
+    assert divide(2) == 3
+    connection.close()
+    assert divide(3) == 2  # a new connection: prepared again
+    with pytest.raises(DataError), transaction.atomic():
+        divide(0)
+    assert divide(1) == 6
+    with pytest.raises(DataError):
+        connection.close()
+        divide(0)  # failed on its first execution on this connection
+    assert divide(6) == 1
