@@ -20,6 +20,7 @@ from django.db import connection
 _PREPARED = weakref.WeakKeyDictionary()
 _GENERATIONS = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%s")
+_GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan; "
 _TYPES = {int: "bigint", str: "text", list: "bigint[]", type(None): "bigint"}
 
 
@@ -48,6 +49,13 @@ def execute_prepared(cursor, *, name, sql, params, types=None, prefix=""):
         # The statement's own text goes through the driver's %s interpolation.
         text = sql.replace("%", "%%")
         call = f"PREPARE {statement} ({', '.join(types)}) AS {text}; {call}"
+    if not connection.in_atomic_block:
+        # The generic plan, always: PostgreSQL's own choice compares estimates,
+        # and its estimate of a generic plan (default selectivities) is too
+        # high for the plan ever to be used. SET LOCAL ends with the query
+        # string's implicit transaction; inside a transaction it would outlive
+        # the statement, so there the choice is PostgreSQL's.
+        prefix = f"{_GENERIC}{prefix}"
     try:
         cursor.execute(prefix.replace("%", "%%") + call, params)
     except Exception:

@@ -34,6 +34,7 @@ from .models import (
     normalize_number,
     scheme_number_digits,
 )
+from .prepared import execute_prepared, numbered
 
 __all__ = [
     "DirectoryEntry",
@@ -250,12 +251,43 @@ def _words_sql(column, tokens):
     return " AND ".join(parts) or "TRUE", params
 
 
+def _prefix_range(text):
+    """Return (low, high): the folded names that start with `text` are those
+    with low <= name < high in byte order, the "C" collation of the folded
+    columns (migration 0002), whose btrees serve both (LIKE 'text%' does only
+    with the pattern itself, which a prepared statement does not have)."""
+    return text, text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def _statement_name(kind, tokens):
+    """Return the name of the prepared statement for `tokens`, one per count of
+    words and of short ones; None past MAX_PREPARED_WORDS (run unprepared)."""
+    if len(tokens) > MAX_PREPARED_WORDS:
+        return None
+    shape = "".join("w" if len(t) >= MIN_SUBSTRING_LENGTH else "s" for t in tokens)
+    return f"directory_{kind}_{shape}"
+
+
+# Queries of more words than this run unprepared: each shape of query is a
+# statement kept on the connection, and those are rare.
+MAX_PREPARED_WORDS = 4
+
+
+def _execute(cursor, *, name, sql, params, prefix=""):
+    if name is None or connection.vendor != "postgresql":
+        cursor.execute(prefix + sql, params)
+    else:
+        execute_prepared(
+            cursor, name=name, sql=numbered(sql), params=params, prefix=prefix
+        )
+
+
 def _name_matches_sql(parsed, limit):
-    """The statement of _name_matches_in_one_query: the SQL the ORM gives for the
-    union of _prefix_scans() and _groups_and_departments() (same conditions, same
-    indexes), written out: it runs on every keystroke, and building it through
-    the ORM cost more than running it. Names come from the models; every value
-    is a parameter."""
+    """The statement of _name_matches_in_one_query: the union of _prefix_scans()
+    and _groups_and_departments() (same conditions, same indexes, a name
+    prefix as its byte range), written out: it runs on every keystroke, and
+    building it through the ORM cost more than running it. Names come from the
+    models; every value is a parameter."""
     quote = connection.ops.quote_name
     users = quote(User._meta.db_table)
     scans, params = [], []
@@ -263,10 +295,10 @@ def _name_matches_sql(parsed, limit):
         column = f"{users}.{quote(field)}"
         scans.append(
             f"(SELECT %s, {users}.{quote('id')}, {column} FROM {users} "  # noqa: S608
-            f"WHERE {users}.{quote('is_active')} AND {column}::text LIKE %s "
-            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+            f"WHERE {users}.{quote('is_active')} AND {column} >= %s "
+            f"AND {column} < %s ORDER BY 3 ASC, 2 ASC LIMIT %s)"
         )
-        params += ["user", _like(parsed.person, suffix="%"), limit]
+        params += ["user", *_prefix_range(parsed.person), limit]
     for kind, model in (("group", UserGroup), ("department", Department)):
         table = quote(model._meta.db_table)
         condition, words = _words_sql(
@@ -284,8 +316,14 @@ def _name_matches_sql(parsed, limit):
 def _name_matches_in_one_query(parsed, limit, add):
     """Both user name-prefix scans and the group and department matches in one
     UNION ALL of four ordered, limited scans (one round trip, not two)."""
+    sql, params = _name_matches_sql(parsed, limit)
     with connection.cursor() as cursor:
-        cursor.execute(*_name_matches_sql(parsed, limit))
+        _execute(
+            cursor,
+            name=_statement_name("names", parsed.folded.split()),
+            sql=sql,
+            params=params,
+        )
         rows = cursor.fetchall()
     others = []
     for kind, pk, key in rows:
@@ -375,7 +413,7 @@ def _substring_rows(tokens, seen, limit):
         params.append([*words, seen])
     in_head = "(SELECT count(*) FROM head)"
     sql = (
-        f"{_BITMAP_ONLY}WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
+        f"WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
         f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s), "
         f"more AS (SELECT {pk}, {name} FROM {users} WHERE {users}.ctid >= %s::tid "
         f"AND {users}.ctid < %s::tid AND {wheres[0]} "
@@ -386,9 +424,12 @@ def _substring_rows(tokens, seen, limit):
     )
     head, extended = f"({HEAD_PAGES},0)", f"({max(EXTEND_PAGES, HEAD_PAGES)},0)"
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
+        _execute(
+            cursor,
+            name=_statement_name("substrings", tokens),
+            sql=sql,
+            prefix=_BITMAP_ONLY,
+            params=[
                 head,
                 *params[0],
                 limit,

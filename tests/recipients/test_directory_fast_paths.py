@@ -152,7 +152,11 @@ def test_entries_statements_are_prepared_once_per_connection():
         with CaptureQueriesContext(connection) as captured:
             found = entries.entries_for_keys([("user", user.pk), ("group", group.pk)])
         assert [e.key for e in found] == [f"user:{user.pk}", f"group:{group.pk}"]
-        return [query["sql"].split()[0] for query in captured.captured_queries]
+        # Each statement is one query string: its first execution prepares it.
+        return [
+            "PREPARE" if "PREPARE " in query["sql"] else "EXECUTE"
+            for query in captured.captured_queries
+        ]
 
     first, again = statements(), statements()
 
@@ -183,3 +187,43 @@ def test_a_new_connection_or_a_failed_execution_prepares_again():
         connection.close()
         divide(0)  # failed on its first execution on this connection
     assert divide(6) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_prepared_name_prefixes_are_the_orms_startswith_rows():
+    for first, last in (
+        ("Anna", "Zoller"),
+        ("Anna", "Zz"),
+        ("Anna", "Z"),
+        ("Annb", "Xavier"),
+        ("Annaz", "Peeters"),
+        ("Zed", "Anna"),
+        ("Jan", "Van Der Berg"),
+    ):
+        UserFactory(first_name=first, last_name=last)
+    UserGroupFactory(name="Anna's team")
+    DepartmentFactory(name="Radiology Anna", is_public=True)
+
+    for text in ("an", "anna", "anna z", "annaz", "anna zz", "zz", "vanderb", "9"):
+        parsed = selectors._parse(text)
+        expected = sorted(
+            row for scan in selectors._prefix_scans(parsed.person, 20) for row in scan
+        ) + sorted(
+            row
+            for rows in selectors._groups_and_departments(parsed.folded)
+            for row in rows
+        )
+        for _ in range(2):  # prepared, then run prepared
+            sql, params = selectors._name_matches_sql(parsed, 20)
+            with connection.cursor() as cursor:
+                selectors._execute(
+                    cursor,
+                    name=selectors._statement_name("names", parsed.folded.split()),
+                    sql=sql,
+                    params=params,
+                )
+                rows = cursor.fetchall()
+            users = sorted(row for row in rows if row[0] == "user")
+            others = sorted(row for row in rows if row[0] != "user")
+
+            assert users + others == expected, text
