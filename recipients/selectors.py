@@ -8,6 +8,7 @@ physician-number prefixes). A query that has already found enough results stops
 early, and no query grows with the size of the directory beyond its LIMIT.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -169,14 +170,7 @@ def _quick_search_keys(query, limit):
 
 
 def _number_matches(parsed, limit, add, *, lookup, rank):
-    numbers = PhysicianNumber.objects.filter(
-        **{f"number_digits{lookup}": parsed.number}, user__is_active=True
-    )
-    if parsed.scheme:
-        numbers = numbers.filter(scheme=parsed.scheme)
-    for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
-        :limit
-    ]:
+    for user_id, name in _exact_rows("number", parsed, limit, lookup=lookup):
         add("user", user_id, rank, name)
 
 
@@ -184,19 +178,74 @@ def _exact_matches(parsed, limit, add):
     if parsed.number:
         _number_matches(parsed, limit, add, lookup="", rank=EXACT)
     if parsed.mobiles:
+        for pk, name in _exact_rows("mobile", parsed, limit):
+            add("user", pk, EXACT, name)
+    if parsed.email:
+        for pk, name in _exact_rows("email", parsed, limit):
+            add("user", pk, EXACT, name)
+
+
+def _exact_queryset(kind, parsed, limit, lookup=""):
+    """Return the ORM query of a physician number (exact, or a prefix with
+    lookup="__startswith"), a public mobile or a public e-mail, as
+    (user pk, search_name_rev) rows."""
+    if kind == "number":
+        numbers = PhysicianNumber.objects.filter(
+            **{f"number_digits{lookup}": parsed.number}, user__is_active=True
+        )
+        if parsed.scheme:
+            numbers = numbers.filter(scheme=parsed.scheme)
+        return numbers.values_list("user_id", "user__search_name_rev")[:limit]
+    if kind == "mobile":
         users = _active_users().filter(
             mobile_public=True, search_mobile__in=parsed.mobiles
         )
-        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
-            add("user", pk, EXACT, name)
-    if parsed.email:
+    else:
         users = (
             _active_users()
             .annotate(email_lower=Lower("email"))
             .filter(email_public=True, email_lower=parsed.email)
         )
-        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
-            add("user", pk, EXACT, name)
+    return users.values_list("pk", "search_name_rev")[:limit]
+
+
+def _exact_params(kind, parsed, lookup=""):
+    """Return the parameters the ORM gives _exact_queryset(), in its order."""
+    if kind == "number":
+        number = parsed.number
+        if lookup:
+            number = f"{connection.ops.prep_for_like_query(number)}%"
+        return [number, *([parsed.scheme] if parsed.scheme else [])]
+    if kind == "mobile":
+        return list(dict.fromkeys(parsed.mobiles))  # the ORM drops repeats
+    return [parsed.email]
+
+
+@functools.lru_cache(maxsize=128)
+def _exact_sql(kind, lookup, with_scheme, mobiles, limit):
+    """Return the SQL the ORM compiles for _exact_queryset() of this shape,
+    compiled once: compiling it cost more than running it."""
+    shape = _Query(
+        text="",
+        folded="",
+        person="",
+        scheme="RIZIV" if with_scheme else None,
+        number="1",
+        mobiles=tuple(f"+{i}" for i in range(mobiles)),
+        email="a@b",
+    )
+    return _exact_queryset(kind, shape, limit, lookup).query.sql_with_params()[0]
+
+
+def _exact_rows(kind, parsed, limit, *, lookup=""):
+    if connection.vendor != "postgresql":
+        return list(_exact_queryset(kind, parsed, limit, lookup))
+    params = _exact_params(kind, parsed, lookup)
+    mobiles = len(params) if kind == "mobile" else 0
+    sql = _exact_sql(kind, lookup, bool(parsed.scheme), mobiles, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _prefix_scans(folded, limit):
@@ -360,17 +409,16 @@ def _other_name_matches(folded, limit, found, add):
     # lower() of an already folded name changes nothing but the expression: it
     # matches the trigram index (migration 0004) and no btree, so the planner
     # cannot mistake one kind of query for the other.
-    rows = (
-        _active_users()
-        .annotate(search_lower=Lower("search_name"))
-        .filter(_word_conditions("search_lower", tokens))
-        .exclude(pk__in=seen)
-        .values_list("pk", "search_name_rev")[:limit]
-    )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         rows = _substring_rows(tokens, seen, limit)
-    else:
-        rows = _without_seq_scan(rows)
+    else:  # the queryset is built only here: building it costs a keystroke
+        rows = _without_seq_scan(
+            _active_users()
+            .annotate(search_lower=Lower("search_name"))
+            .filter(_word_conditions("search_lower", tokens))
+            .exclude(pk__in=seen)
+            .values_list("pk", "search_name_rev")[:limit]
+        )
     for pk, key in rows:
         add("user", pk, OTHER, key)
 

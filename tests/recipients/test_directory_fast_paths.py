@@ -227,3 +227,37 @@ def test_the_prepared_name_prefixes_are_the_orms_startswith_rows():
             others = sorted(row for row in rows if row[0] != "user")
 
             assert users + others == expected, text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RIZIV 1-08777-40-380",
+        "1-05424-99-463",
+        "1044144",
+        "INAMI 10889922114",
+        "0470 12 34 56",
+        "+32470123456",
+        "jan 0470 12 34 56",
+        "Anna.Zoller@Example.be",
+        "10_%",
+    ],
+)
+def test_exact_matches_run_the_sql_the_orm_compiles(text):
+    parsed = selectors._parse(text)
+    shapes = [("number", ""), ("number", "__startswith")] if parsed.number else []
+    shapes += [("mobile", "")] if parsed.mobiles else []
+    shapes += [("email", "")] if parsed.email else []
+    assert shapes
+
+    for kind, lookup in shapes:
+        for limit in (1, 20):
+            expected = selectors._exact_queryset(kind, parsed, limit, lookup)
+            params = selectors._exact_params(kind, parsed, lookup)
+            mobiles = len(params) if kind == "mobile" else 0
+            sql = selectors._exact_sql(
+                kind, lookup, bool(parsed.scheme), mobiles, limit
+            )
+
+            assert (sql, tuple(params)) == expected.query.sql_with_params()
