@@ -26,6 +26,7 @@ from .models import (
     UserGroup,
     strip_scheme_prefix,
 )
+from .prepared import execute_prepared
 
 KINDS = ("user", "group", "department")
 _KEY = re.compile(r"^(user|group|department):([1-9][0-9]{0,18})$")
@@ -202,7 +203,9 @@ def _user_rows_sql(with_favorites):
     numbers and public departments as arrays of correlated subqueries (and the
     owner's favorites as arrays of uncorrelated ones, evaluated once). Written
     out rather than built by the ORM: it runs on every keystroke of the quick
-    search, and its compilation cost more than its execution."""
+    search, and its compilation cost more than its execution (and its planning
+    too: it runs prepared, see recipients/prepared.py). Parameters: $1 the
+    users' primary keys, $2 the owner's."""
     quote = connection.ops.quote_name
     users, numbers, departments, memberships = (
         quote(model._meta.db_table)
@@ -210,7 +213,7 @@ def _user_rows_sql(with_favorites):
     )
     columns = ", ".join(f"u.{quote(name)}" for name in ("id", *_USER_FIELDS[1:]))
     by_number = "ORDER BY n.scheme, n.number"
-    owned = _owned_sql() if with_favorites else ""
+    owned = _owned_sql("$2") if with_favorites else ""
     return (
         f"SELECT {columns}, "  # noqa: S608 (table and column names; values are parameters)
         f"ARRAY(SELECT n.scheme FROM {numbers} n WHERE n.user_id = u.id {by_number}), "
@@ -218,17 +221,18 @@ def _user_rows_sql(with_favorites):
         f"ARRAY(SELECT d.name FROM {departments} d "
         f"JOIN {memberships} m ON m.department_id = d.id "
         f"WHERE d.is_public AND m.user_id = u.id ORDER BY d.name, d.id)"
-        f"{owned} FROM {users} u WHERE u.is_active AND u.id = ANY(%(pks)s)"
+        f"{owned} FROM {users} u WHERE u.is_active AND u.id = ANY($1)"
     )
 
 
-def _owned_sql():
+def _owned_sql(owner):
     """The owner's favorites as three uncorrelated array columns (users, groups,
-    departments), for a statement's select list."""
+    departments), for a statement's select list; `owner` is the placeholder of
+    the owner's primary key ("$2")."""
     favorites = connection.ops.quote_name(Favorite._meta.db_table)
     return "".join(
         f", ARRAY(SELECT f.{kind}_id FROM {favorites} f "  # noqa: S608 (names only)
-        f"WHERE f.owner_id = %(owner)s AND f.{kind}_id IS NOT NULL)"
+        f"WHERE f.owner_id = {owner} AND f.{kind}_id IS NOT NULL)"
         for kind in KINDS
     )
 
@@ -252,12 +256,13 @@ def _user_rows(pks, *, favorites_of=None, favorites=None):
     if connection.vendor == "postgresql":
         fields = len(_UserRow._fields)
         with connection.cursor() as cursor:
-            cursor.execute(
-                _user_rows_sql(favorites_of is not None),
-                {
-                    "pks": [int(pk) for pk in pks],
-                    "owner": getattr(favorites_of, "pk", None),
-                },
+            owned = favorites_of is not None
+            execute_prepared(
+                cursor,
+                name="directory_user_rows" + ("_owned" if owned else ""),
+                sql=_user_rows_sql(owned),
+                types=("bigint[]", "bigint"),
+                params=[[int(pk) for pk in pks], getattr(favorites_of, "pk", None)],
             )
             rows = cursor.fetchall()
         if favorites_of is not None:
@@ -395,7 +400,9 @@ def _container_rows_sql(with_favorites):
     group's members' languages in the order they joined), in one UNION ALL;
     with the owner's favorites as in _user_rows_sql. The same rows and counts
     as the ORM queries of _group_entries, _group_languages and
-    _department_entries."""
+    _department_entries. Prepared as _user_rows_sql is; parameters: $1 the
+    groups' primary keys, $2 the private groups that may be picked, $3 and $4
+    the same of departments, $5 the owner's."""
     quote = connection.ops.quote_name
     users, groups, departments, memberships = (
         quote(model._meta.db_table)
@@ -408,22 +415,22 @@ def _container_rows_sql(with_favorites):
         "count(*), count(*) FILTER (WHERE u.mobile = ''), "
         "count(*) FILTER (WHERE u.email = '')"
     )
-    owned = _owned_sql() if with_favorites else ""
+    owned = _owned_sql("$5") if with_favorites else ""
     return (
         "SELECT 'group', g.id, g.name, g.description, g.city, '', '', c.*"  # noqa: S608 (names only; values are parameters)
         f"{owned} FROM {groups} g CROSS JOIN LATERAL (SELECT {counts}, "
         f"array_agg(u.language ORDER BY gm.id) FROM {group_members} gm "
         f"JOIN {users} u ON u.id = gm.user_id "
         "WHERE gm.usergroup_id = g.id AND u.is_active) c "
-        "WHERE g.id = ANY(%(groups)s) "
-        "AND (g.is_public OR g.id = ANY(%(private_groups)s)) UNION ALL "
+        "WHERE g.id = ANY($1) "
+        "AND (g.is_public OR g.id = ANY($2)) UNION ALL "
         "SELECT 'department', d.id, d.name, '', d.city, d.postcode, d.language, "
         f"c.*{owned} FROM {departments} d CROSS JOIN LATERAL "
         f"(SELECT {counts}, NULL::varchar[] FROM {memberships} m "
         f"JOIN {users} u ON u.id = m.user_id "
         "WHERE m.department_id = d.id AND u.is_active) c "
-        "WHERE d.id = ANY(%(departments)s) "
-        "AND (d.is_public OR d.id = ANY(%(private_departments)s))"
+        "WHERE d.id = ANY($3) "
+        "AND (d.is_public OR d.id = ANY($4))"
     )
 
 
@@ -440,15 +447,19 @@ def _container_entries(
     _container_rows_sql); with `favorites_of`, that user's favorites are added
     to the set `favorites` (none when nothing is found)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _container_rows_sql(favorites_of is not None),
-            {
-                "groups": [int(pk) for pk in group_pks],
-                "private_groups": [int(pk) for pk in private_groups],
-                "departments": [int(pk) for pk in department_pks],
-                "private_departments": [int(pk) for pk in private_departments],
-                "owner": getattr(favorites_of, "pk", None),
-            },
+        execute_prepared(
+            cursor,
+            name="directory_container_rows"
+            + ("_owned" if favorites_of is not None else ""),
+            sql=_container_rows_sql(favorites_of is not None),
+            types=("bigint[]", "bigint[]", "bigint[]", "bigint[]", "bigint"),
+            params=[
+                [int(pk) for pk in group_pks],
+                [int(pk) for pk in private_groups],
+                [int(pk) for pk in department_pks],
+                [int(pk) for pk in private_departments],
+                getattr(favorites_of, "pk", None),
+            ],
         )
         rows = cursor.fetchall()
     if favorites_of is not None and rows:

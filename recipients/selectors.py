@@ -8,6 +8,7 @@ physician-number prefixes). A query that has already found enough results stops
 early, and no query grows with the size of the directory beyond its LIMIT.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from .models import (
     normalize_number,
     scheme_number_digits,
 )
+from .prepared import execute_prepared, numbered
 
 __all__ = [
     "DirectoryEntry",
@@ -168,14 +170,7 @@ def _quick_search_keys(query, limit):
 
 
 def _number_matches(parsed, limit, add, *, lookup, rank):
-    numbers = PhysicianNumber.objects.filter(
-        **{f"number_digits{lookup}": parsed.number}, user__is_active=True
-    )
-    if parsed.scheme:
-        numbers = numbers.filter(scheme=parsed.scheme)
-    for user_id, name in numbers.values_list("user_id", "user__search_name_rev")[
-        :limit
-    ]:
+    for user_id, name in _exact_rows("number", parsed, limit, lookup=lookup):
         add("user", user_id, rank, name)
 
 
@@ -183,19 +178,74 @@ def _exact_matches(parsed, limit, add):
     if parsed.number:
         _number_matches(parsed, limit, add, lookup="", rank=EXACT)
     if parsed.mobiles:
+        for pk, name in _exact_rows("mobile", parsed, limit):
+            add("user", pk, EXACT, name)
+    if parsed.email:
+        for pk, name in _exact_rows("email", parsed, limit):
+            add("user", pk, EXACT, name)
+
+
+def _exact_queryset(kind, parsed, limit, lookup=""):
+    """Return the ORM query of a physician number (exact, or a prefix with
+    lookup="__startswith"), a public mobile or a public e-mail, as
+    (user pk, search_name_rev) rows."""
+    if kind == "number":
+        numbers = PhysicianNumber.objects.filter(
+            **{f"number_digits{lookup}": parsed.number}, user__is_active=True
+        )
+        if parsed.scheme:
+            numbers = numbers.filter(scheme=parsed.scheme)
+        return numbers.values_list("user_id", "user__search_name_rev")[:limit]
+    if kind == "mobile":
         users = _active_users().filter(
             mobile_public=True, search_mobile__in=parsed.mobiles
         )
-        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
-            add("user", pk, EXACT, name)
-    if parsed.email:
+    else:
         users = (
             _active_users()
             .annotate(email_lower=Lower("email"))
             .filter(email_public=True, email_lower=parsed.email)
         )
-        for pk, name in users.values_list("pk", "search_name_rev")[:limit]:
-            add("user", pk, EXACT, name)
+    return users.values_list("pk", "search_name_rev")[:limit]
+
+
+def _exact_params(kind, parsed, lookup=""):
+    """Return the parameters the ORM gives _exact_queryset(), in its order."""
+    if kind == "number":
+        number = parsed.number
+        if lookup:
+            number = f"{connection.ops.prep_for_like_query(number)}%"
+        return [number, *([parsed.scheme] if parsed.scheme else [])]
+    if kind == "mobile":
+        return list(dict.fromkeys(parsed.mobiles))  # the ORM drops repeats
+    return [parsed.email]
+
+
+@functools.lru_cache(maxsize=128)
+def _exact_sql(kind, lookup, with_scheme, mobiles, limit):
+    """Return the SQL the ORM compiles for _exact_queryset() of this shape,
+    compiled once: compiling it cost more than running it."""
+    shape = _Query(
+        text="",
+        folded="",
+        person="",
+        scheme="RIZIV" if with_scheme else None,
+        number="1",
+        mobiles=tuple(f"+{i}" for i in range(mobiles)),
+        email="a@b",
+    )
+    return _exact_queryset(kind, shape, limit, lookup).query.sql_with_params()[0]
+
+
+def _exact_rows(kind, parsed, limit, *, lookup=""):
+    if connection.vendor != "postgresql":
+        return list(_exact_queryset(kind, parsed, limit, lookup))
+    params = _exact_params(kind, parsed, lookup)
+    mobiles = len(params) if kind == "mobile" else 0
+    sql = _exact_sql(kind, lookup, bool(parsed.scheme), mobiles, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _prefix_scans(folded, limit):
@@ -250,12 +300,43 @@ def _words_sql(column, tokens):
     return " AND ".join(parts) or "TRUE", params
 
 
+def _prefix_range(text):
+    """Return (low, high): the folded names that start with `text` are those
+    with low <= name < high in byte order, the "C" collation of the folded
+    columns (migration 0002), whose btrees serve both (LIKE 'text%' does only
+    with the pattern itself, which a prepared statement does not have)."""
+    return text, text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def _statement_name(kind, tokens):
+    """Return the name of the prepared statement for `tokens`, one per count of
+    words and of short ones; None past MAX_PREPARED_WORDS (run unprepared)."""
+    if len(tokens) > MAX_PREPARED_WORDS:
+        return None
+    shape = "".join("w" if len(t) >= MIN_SUBSTRING_LENGTH else "s" for t in tokens)
+    return f"directory_{kind}_{shape}"
+
+
+# Queries of more words than this run unprepared: each shape of query is a
+# statement kept on the connection, and those are rare.
+MAX_PREPARED_WORDS = 4
+
+
+def _execute(cursor, *, name, sql, params, prefix=""):
+    if name is None or connection.vendor != "postgresql":
+        cursor.execute(prefix + sql, params)
+    else:
+        execute_prepared(
+            cursor, name=name, sql=numbered(sql), params=params, prefix=prefix
+        )
+
+
 def _name_matches_sql(parsed, limit):
-    """The statement of _name_matches_in_one_query: the SQL the ORM gives for the
-    union of _prefix_scans() and _groups_and_departments() (same conditions, same
-    indexes), written out: it runs on every keystroke, and building it through
-    the ORM cost more than running it. Names come from the models; every value
-    is a parameter."""
+    """The statement of _name_matches_in_one_query: the union of _prefix_scans()
+    and _groups_and_departments() (same conditions, same indexes, a name
+    prefix as its byte range), written out: it runs on every keystroke, and
+    building it through the ORM cost more than running it. Names come from the
+    models; every value is a parameter."""
     quote = connection.ops.quote_name
     users = quote(User._meta.db_table)
     scans, params = [], []
@@ -263,10 +344,10 @@ def _name_matches_sql(parsed, limit):
         column = f"{users}.{quote(field)}"
         scans.append(
             f"(SELECT %s, {users}.{quote('id')}, {column} FROM {users} "  # noqa: S608
-            f"WHERE {users}.{quote('is_active')} AND {column}::text LIKE %s "
-            "ORDER BY 3 ASC, 2 ASC LIMIT %s)"
+            f"WHERE {users}.{quote('is_active')} AND {column} >= %s "
+            f"AND {column} < %s ORDER BY 3 ASC, 2 ASC LIMIT %s)"
         )
-        params += ["user", _like(parsed.person, suffix="%"), limit]
+        params += ["user", *_prefix_range(parsed.person), limit]
     for kind, model in (("group", UserGroup), ("department", Department)):
         table = quote(model._meta.db_table)
         condition, words = _words_sql(
@@ -284,8 +365,14 @@ def _name_matches_sql(parsed, limit):
 def _name_matches_in_one_query(parsed, limit, add):
     """Both user name-prefix scans and the group and department matches in one
     UNION ALL of four ordered, limited scans (one round trip, not two)."""
+    sql, params = _name_matches_sql(parsed, limit)
     with connection.cursor() as cursor:
-        cursor.execute(*_name_matches_sql(parsed, limit))
+        _execute(
+            cursor,
+            name=_statement_name("names", parsed.folded.split()),
+            sql=sql,
+            params=params,
+        )
         rows = cursor.fetchall()
     others = []
     for kind, pk, key in rows:
@@ -322,66 +409,96 @@ def _other_name_matches(folded, limit, found, add):
     # lower() of an already folded name changes nothing but the expression: it
     # matches the trigram index (migration 0004) and no btree, so the planner
     # cannot mistake one kind of query for the other.
-    rows = (
-        _active_users()
-        .annotate(search_lower=Lower("search_name"))
-        .filter(_word_conditions("search_lower", tokens))
-        .exclude(pk__in=seen)
-        .values_list("pk", "search_name_rev")[:limit]
-    )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         rows = _substring_rows(tokens, seen, limit)
-    else:
-        rows = _without_seq_scan(rows)
+    else:  # the queryset is built only here: building it costs a keystroke
+        rows = _without_seq_scan(
+            _active_users()
+            .annotate(search_lower=Lower("search_name"))
+            .filter(_word_conditions("search_lower", tokens))
+            .exclude(pk__in=seen)
+            .values_list("pk", "search_name_rev")[:limit]
+        )
     for pk, key in rows:
         add("user", pk, OTHER, key)
 
 
-# The pages of the users' table read in order before the trigram bitmap is built
-# (about 37 users a page): a substring common enough to fill the page's LIMIT
-# there costs a fraction of the bitmap of all its matches (2-6 ms at a million
-# users); a rarer one costs this much more than the bitmap alone (< 1 ms).
-HEAD_PAGES = 64
+# The substring tier reads the users' table in page order (about 37 users a
+# page) before it builds the trigram bitmap: first HEAD_PAGES pages; when they
+# hold at least MIN_HEAD_MATCHES matches (a common substring, whose bitmap is
+# the costliest: 4-10 ms at a million users), on up to page EXTEND_PAGES; the
+# bitmap only when that still gives fewer than a page of results. A rare
+# substring (a full name) costs the head more than the bitmap alone (< 1 ms
+# at 32 pages); a common one a fraction of its bitmap.
+HEAD_PAGES = 32
+EXTEND_PAGES = 256
+MIN_HEAD_MATCHES = 4
 
 
 def _substring_rows(tokens, seen, limit):
     """Return the substring tier's (pk, search_name_rev) rows on PostgreSQL:
     the same rows as the bitmap query of _without_seq_scan() (the first `limit`
     matches in the table's page order, which is the order a bitmap heap scan
-    returns), found by reading the first HEAD_PAGES pages in order, and only
-    when they hold fewer than `limit` matches by the trigram bitmap (a one-time
-    filter: it is not built otherwise). One statement; SET LOCAL as in
-    _without_seq_scan()."""
+    returns), found by reading the table in page order (see HEAD_PAGES), and
+    only when that finds fewer than `limit` matches by the trigram bitmap (a
+    one-time filter: it is not built otherwise). One statement; SET LOCAL as
+    in _without_seq_scan()."""
     quote = connection.ops.quote_name
     users = quote(User._meta.db_table)
     pk, name = (f"{users}.{quote(c)}" for c in ("id", "search_name_rev"))
-    lowered = f"LOWER({users}.{quote('search_name')})"
+    search_name = f"{users}.{quote('search_name')}"
     seen = [int(p) for p in seen]
     wheres, params = [], []
-    # The head's names end in || '' (the same text): no index matches that
-    # expression, so the head is always the range scan, never a second bitmap.
-    for column in (f"({lowered} || '')", lowered):
+    # The pages read in order compare search_name || '': the same text as
+    # lower(search_name) (folded names are lower case already) without the
+    # cost of lower() per row, and an expression no index matches, so they are
+    # always the range scan, never a second bitmap.
+    for column in (f"({search_name}::text || '')", f"LOWER({search_name})"):
         condition, words = _words_sql(column, tokens)
         wheres.append(
             f"{users}.{quote('is_active')} AND ({condition}) AND NOT ({pk} = ANY(%s))"
         )
         params.append([*words, seen])
+    in_head = "(SELECT count(*) FROM head)"
     sql = (
-        f"{_BITMAP_ONLY}WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
-        f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s) "
-        "SELECT 1, * FROM head UNION ALL "
+        f"WITH head AS (SELECT {pk}, {name} FROM {users} "  # noqa: S608 (names only)
+        f"WHERE {users}.ctid < %s::tid AND {wheres[0]} LIMIT %s), "
+        f"more AS (SELECT {pk}, {name} FROM {users} WHERE {users}.ctid >= %s::tid "
+        f"AND {users}.ctid < %s::tid AND {wheres[0]} "
+        f"AND {in_head} >= %s AND {in_head} < %s LIMIT (%s - {in_head})) "
+        "SELECT 1, * FROM head UNION ALL SELECT 1, * FROM more UNION ALL "
         f"(SELECT 2, {pk}, {name} FROM {users} WHERE {wheres[1]} "
-        "AND (SELECT count(*) FROM head) < %s LIMIT %s)"
+        f"AND {in_head} + (SELECT count(*) FROM more) < %s LIMIT %s)"
     )
+    head, extended = f"({HEAD_PAGES},0)", f"({max(EXTEND_PAGES, HEAD_PAGES)},0)"
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [f"({HEAD_PAGES},0)", *params[0], limit, *params[1], limit, limit]
+        _execute(
+            cursor,
+            name=_statement_name("substrings", tokens),
+            sql=sql,
+            prefix=_BITMAP_ONLY,
+            params=[
+                head,
+                *params[0],
+                limit,
+                head,
+                extended,
+                *params[0],
+                MIN_HEAD_MATCHES,
+                limit,
+                limit,
+                *params[1],
+                limit,
+                limit,
+            ],
         )
         rows = cursor.fetchall()
-    head = [row[1:] for row in rows if row[0] == 1]
-    # Fewer than `limit` in the head: they are all there are in its pages, so
-    # the bitmap's first `limit` rows (in page order) begin with them.
-    return head if len(head) >= limit else [row[1:] for row in rows if row[0] == 2]
+    in_order = [row[1:] for row in rows if row[0] == 1]
+    # Fewer than `limit` read in order: they are all there are in those pages,
+    # so the bitmap's first `limit` rows (in page order) begin with them.
+    return (
+        in_order if len(in_order) >= limit else [row[1:] for row in rows if row[0] == 2]
+    )
 
 
 def _without_seq_scan(queryset):

@@ -1,12 +1,13 @@
 """PostgreSQL's written-out directory statements give what the ORM queries give:
-the substring tier's head-then-bitmap statement and the groups' and
-departments' entries in one query."""
+the substring tier's pages-in-order-then-bitmap statement and the groups' and
+departments' entries in one query; the entries' statements are prepared once a
+connection."""
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from recipients import entries, selectors
+from recipients import entries, prepared, selectors
 from recipients.models import User
 from tests.factories import (
     DepartmentFactory,
@@ -31,18 +32,33 @@ def _bitmap_rows(tokens, seen, limit):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("head_pages", [0, 1, selectors.HEAD_PAGES])
-def test_substring_rows_are_the_bitmap_querys_rows(monkeypatch, head_pages):
+@pytest.mark.parametrize(
+    ("head_pages", "extend_pages", "min_head_matches"),
+    [
+        (0, 0, selectors.MIN_HEAD_MATCHES),
+        (1, 1, selectors.MIN_HEAD_MATCHES),
+        # The head's matches are enough to read on, and the pages read on then
+        # hold the rest of the LIMIT, or not.
+        (1, 2, 1),
+        (1, 1000, 1),
+        (selectors.HEAD_PAGES, selectors.EXTEND_PAGES, selectors.MIN_HEAD_MATCHES),
+    ],
+)
+def test_substring_rows_are_the_bitmap_querys_rows(
+    monkeypatch, head_pages, extend_pages, min_head_matches
+):
     # Enough matches to fill the LIMIT and spread over several pages, among
     # users that do not match; one inactive and one already seen are left out.
-    matching = [
-        UserFactory(first_name=f"Jürgen{i}", last_name="Müller") for i in range(30)
-    ]
-    for i in range(60):
-        UserFactory(first_name=f"Jan{i}", last_name="Peeters")
+    matching = []
+    for i in range(30):
+        matching.append(UserFactory(first_name=f"Jürgen{i}", last_name="Müller"))
+        UserFactory(first_name=f"Jan{2 * i}", last_name="Peeters")
+        UserFactory(first_name=f"Jan{2 * i + 1}", last_name="Peeters")
     UserFactory(first_name="Inactive", last_name="Müller", is_active=False)
     seen = [matching[3].pk]
     monkeypatch.setattr(selectors, "HEAD_PAGES", head_pages)
+    monkeypatch.setattr(selectors, "EXTEND_PAGES", extend_pages)
+    monkeypatch.setattr(selectors, "MIN_HEAD_MATCHES", min_head_matches)
 
     for tokens, limit in ((["ller"], 20), (["ller"], 40), (["jurgen1", "ller"], 20)):
         expected = _bitmap_rows(tokens, seen, limit)
@@ -124,3 +140,124 @@ def test_entries_and_favorites_without_users_read_the_favorites_with_the_groups(
     assert len(captured.captured_queries) == 1
     assert nothing == [] and no_favorites == set()
     assert len(none_captured.captured_queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_statements_are_prepared_once_per_connection():
+    user = UserFactory(first_name="Anna", last_name="Zoller")
+    group = UserGroupFactory(name="Team Zoller")
+    connection.close()
+
+    def statements():
+        with CaptureQueriesContext(connection) as captured:
+            found = entries.entries_for_keys([("user", user.pk), ("group", group.pk)])
+        assert [e.key for e in found] == [f"user:{user.pk}", f"group:{group.pk}"]
+        # Each statement is one query string: its first execution prepares it.
+        return [
+            "PREPARE" if "PREPARE " in query["sql"] else "EXECUTE"
+            for query in captured.captured_queries
+        ]
+
+    first, again = statements(), statements()
+
+    assert first == ["PREPARE", "PREPARE"]
+    assert again == ["EXECUTE", "EXECUTE"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_or_a_failed_execution_prepares_again():
+    def divide(by):
+        with connection.cursor() as cursor:
+            prepared.execute_prepared(
+                cursor,
+                name="test_divide",
+                sql="SELECT 6 / $1",
+                types=["int"],
+                params=[by],
+            )
+            return cursor.fetchone()[0]
+
+    assert divide(2) == 3
+    connection.close()
+    assert divide(3) == 2  # a new connection: prepared again
+    with pytest.raises(DataError), transaction.atomic():
+        divide(0)
+    assert divide(1) == 6
+    with pytest.raises(DataError):
+        connection.close()
+        divide(0)  # failed on its first execution on this connection
+    assert divide(6) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_prepared_name_prefixes_are_the_orms_startswith_rows():
+    for first, last in (
+        ("Anna", "Zoller"),
+        ("Anna", "Zz"),
+        ("Anna", "Z"),
+        ("Annb", "Xavier"),
+        ("Annaz", "Peeters"),
+        ("Zed", "Anna"),
+        ("Jan", "Van Der Berg"),
+    ):
+        UserFactory(first_name=first, last_name=last)
+    UserGroupFactory(name="Anna's team")
+    DepartmentFactory(name="Radiology Anna", is_public=True)
+
+    for text in ("an", "anna", "anna z", "annaz", "anna zz", "zz", "vanderb", "9"):
+        parsed = selectors._parse(text)
+        expected = sorted(
+            row for scan in selectors._prefix_scans(parsed.person, 20) for row in scan
+        ) + sorted(
+            row
+            for rows in selectors._groups_and_departments(parsed.folded)
+            for row in rows
+        )
+        for _ in range(2):  # prepared, then run prepared
+            sql, params = selectors._name_matches_sql(parsed, 20)
+            with connection.cursor() as cursor:
+                selectors._execute(
+                    cursor,
+                    name=selectors._statement_name("names", parsed.folded.split()),
+                    sql=sql,
+                    params=params,
+                )
+                rows = cursor.fetchall()
+            users = sorted(row for row in rows if row[0] == "user")
+            others = sorted(row for row in rows if row[0] != "user")
+
+            assert users + others == expected, text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RIZIV 1-08777-40-380",
+        "1-05424-99-463",
+        "1044144",
+        "INAMI 10889922114",
+        "0470 12 34 56",
+        "+32470123456",
+        "jan 0470 12 34 56",
+        "Anna.Zoller@Example.be",
+        "10_%",
+    ],
+)
+def test_exact_matches_run_the_sql_the_orm_compiles(text):
+    parsed = selectors._parse(text)
+    shapes = [("number", ""), ("number", "__startswith")] if parsed.number else []
+    shapes += [("mobile", "")] if parsed.mobiles else []
+    shapes += [("email", "")] if parsed.email else []
+    assert shapes
+
+    for kind, lookup in shapes:
+        for limit in (1, 20):
+            expected = selectors._exact_queryset(kind, parsed, limit, lookup)
+            params = selectors._exact_params(kind, parsed, lookup)
+            mobiles = len(params) if kind == "mobile" else 0
+            sql = selectors._exact_sql(
+                kind, lookup, bool(parsed.scheme), mobiles, limit
+            )
+
+            assert (sql, tuple(params)) == expected.query.sql_with_params()

@@ -1,6 +1,7 @@
 """Quick search: one box over users, public groups and public departments."""
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -425,8 +426,14 @@ def test_postgres_substring_matches_outside_a_transaction_use_the_trigram_bitmap
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_seqscan")
         after = cursor.fetchone()[0]
+        cursor.execute("SHOW plan_cache_mode")
+        plans_after = cursor.fetchone()[0]
 
     assert [e.pk for e in found] == [user.pk]
     substring = [q["sql"] for q in captured.captured_queries if "LOWER(" in q["sql"]]
-    assert substring and substring[0].startswith("SET LOCAL enable_seqscan = off;")
+    # The settings come first in the statement's query string (SET LOCAL).
+    assert substring
+    settings = re.split(r"\b(?:PREPARE|EXECUTE) ", substring[0], maxsplit=1)[0]
+    assert "SET LOCAL enable_seqscan = off;" in settings
     assert after == "on"
+    assert plans_after == "auto"
