@@ -68,19 +68,25 @@ def valid_buckets_reaching(*, user, study):
     return buckets
 
 
-def with_reaching_access(studies, *, user, bucket, open_ids):
+def reaching_access_matters(bucket):
+    """Return whether another of the user's buckets could give more report access
+    than this one: not when it is anonymized or gives write access already."""
+    rank = ACCESS_RANK[Access(bucket.share.access)]
+    return not bucket.share.anonymize and rank < ACCESS_RANK[Access.IMAGES_WRITE]
+
+
+def with_reaching_access(studies, *, user, bucket_id, open_ids, matters):
     """Annotate studies with `reaching_rank`: the broadest report access another
     of the user's buckets holding the study gives (rule 19), or None.
 
     Those count that are not revoked, not locked, not anonymized, and open
     (no SMS code asked, or its id in `open_ids`: codes entered this session).
-    Expiry does not matter here: `bucket` itself is valid, so the others count
-    (valid_buckets_reaching). report_rank reads this instead of querying. When no
-    other bucket could change the rank (this one is anonymized, or gives write
-    access already), nothing is asked and the rank is None.
+    Expiry does not matter here: the bucket `bucket_id` itself is valid, so the
+    others count (valid_buckets_reaching). report_rank reads this instead of
+    querying. When no other bucket could change the rank (`matters` is
+    reaching_access_matters of the bucket), nothing is asked and the rank is None.
     """
-    top = ACCESS_RANK[Access.IMAGES_WRITE]
-    if bucket.share.anonymize or ACCESS_RANK[Access(bucket.share.access)] >= top:
+    if not matters:
         return studies.annotate(reaching_rank=Value(None, IntegerField()))
     rank = Case(
         *(
@@ -98,7 +104,7 @@ def with_reaching_access(studies, *, user, bucket, open_ids):
             share__revoked_at__isnull=True,
             share__anonymize=False,
         )
-        .exclude(pk=bucket.pk)
+        .exclude(pk=bucket_id)
         .filter(Q(require_otp=False) | Q(pk__in=open_ids))
         .annotate(rank=rank)
         .order_by("-rank")
