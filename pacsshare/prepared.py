@@ -22,7 +22,12 @@ not supported.
 import itertools
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models.query import get_related_populators
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesIterable,
+    get_related_populators,
+)
 
 # Stand-ins for the call's ids while compiling: numbers no row has.
 _STAND_IN_BASE = -7_316_540_000
@@ -37,7 +42,8 @@ class PreparedQuery:
         self._statements = {}
 
     def all(self, *, using=DEFAULT_DB_ALIAS, **values):
-        """Return the model instances of the query for these values (a list)."""
+        """Return the query's rows for these values (a list): model instances,
+        dicts of a values() queryset or the values of a flat values_list()."""
         shape = tuple(
             (name, _shape_of(value)) for name, value in sorted(values.items())
         )
@@ -102,14 +108,31 @@ class _Statement:
             # other values.
             raise ValueError(f"{build!r} put a value into its SQL text.")
         select, klass_info = compiler.select, compiler.klass_info
+        iterable = queryset._iterable_class
+        self.kind = {
+            ModelIterable: "models",
+            ValuesIterable: "values",
+            FlatValuesListIterable: "flat",
+        }.get(iterable)
+        if self.kind is None:
+            raise ValueError("A prepared query gives models, values() or a flat list.")
+        if self.kind == "values":
+            query = queryset.query
+            self.names = list(query.selected or ()) or [
+                *query.extra_select,
+                *query.values_select,
+                *query.annotation_select,
+            ]
+        columns = [column[0] for column in select[0 : compiler.col_count]]
+        self.converters = list(compiler.get_converters(columns).items())
+        if self.kind != "models":
+            return
         self.model = klass_info["model"]
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         self.model_slice = slice(start, end)
         self.init_list = [column[0].target.attname for column in select[start:end]]
         self.populators = get_related_populators(klass_info, select, using)
         self.annotations = list(compiler.annotation_col_map.items())
-        columns = [column[0] for column in select[0 : compiler.col_count]]
-        self.converters = list(compiler.get_converters(columns).items())
 
     def run(self, using, values):
         params = [_value_of(slot, values) for slot in self.params]
@@ -126,6 +149,12 @@ class _Statement:
                     for function in functions:
                         value = function(value, expression, connection)
                     row[position] = value
+            if self.kind == "flat":
+                objects.append(row[0])
+                continue
+            if self.kind == "values":
+                objects.append(dict(zip(self.names, row, strict=True)))
+                continue
             obj = self.model.from_db(using, self.init_list, row[self.model_slice])
             for populator in self.populators:
                 populator.populate(row, obj)
