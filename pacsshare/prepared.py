@@ -21,6 +21,7 @@ not supported.
 
 import itertools
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.query import (
     FlatValuesListIterable,
@@ -95,7 +96,12 @@ class _Statement:
         if queryset._prefetch_related_lookups:
             raise ValueError("A prepared query cannot prefetch.")
         compiler = queryset.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            # No row whatever the values (an empty list of ids): no statement.
+            self.sql = None
+            return
         self.sql = sql
         # Each parameter: (name, None) or (name, index in the list) of the call's
         # values, or (None, the query's own constant).
@@ -135,6 +141,8 @@ class _Statement:
         self.annotations = list(compiler.annotation_col_map.items())
 
     def run(self, using, values):
+        if self.sql is None:
+            return []
         params = [_value_of(slot, values) for slot in self.params]
         connection = connections[using]
         with connection.cursor() as cursor:
