@@ -16,6 +16,8 @@ from django import forms
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.translation import gettext_lazy as _
 
+from pacsshare.prepared import PreparedQuery
+
 from . import rendering
 from .models import Instance, Series
 from .reports import report_get, report_update
@@ -87,17 +89,32 @@ class ReportForm(forms.Form):
     )
 
 
-def _pixel_instances(series, *, anonymized=False):
-    """Return the series' images; anonymized, only those that can be cleaned."""
-    return [
-        i
-        for i in series.instances.all()
-        if i.has_pixels and (not anonymized or i.is_cleanable)
-    ]
+def _pixel_instances(instances, *, anonymized=False):
+    """Return the images among instances; anonymized, only those that can be
+    cleaned."""
+    return [i for i in instances if i.has_pixels and (not anonymized or i.is_cleanable)]
 
 
-def _left_out(all_series):
-    return sum(1 for s in all_series for i in s.instances.all() if not i.is_cleanable)
+# The viewer's series and their instances: two statements compiled once.
+_SERIES_OF_STUDY = PreparedQuery(
+    lambda *, study_id: Series.objects.filter(study_id=study_id)
+)
+_INSTANCES_OF_STUDY = PreparedQuery(
+    lambda *, study_id: Instance.objects.filter(series__study_id=study_id)
+)
+
+
+def _series_with_instances(study):
+    """Return the study's series in order and {series id: its instances in order}."""
+    all_series = _SERIES_OF_STUDY.all(study_id=study.pk)
+    by_id = {s.pk: s for s in all_series}
+    instances_of = {s.pk: [] for s in all_series}
+    series_field = Instance._meta.get_field("series")
+    for instance in _INSTANCES_OF_STUDY.all(study_id=study.pk):
+        # Each instance knows its series, as prefetch_related would have left it.
+        series_field.set_cached_value(instance, by_id[instance.series_id])
+        instances_of[instance.series_id].append(instance)
+    return all_series, instances_of
 
 
 def viewer_context(*, study, permissions, urls, series=None, show_message=False):
@@ -106,19 +123,27 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     ``series`` is the series to show (default: the first with images);
     ``show_message`` opens the "Message" entry instead (needs a message).
     """
-    all_series = list(study.series.prefetch_related("instances"))
+    all_series, instances_of = _series_with_instances(study)
     anonymized = permissions.anonymized
-    left_out = _left_out(all_series) if anonymized else 0
+    left_out = (
+        sum(1 for s in all_series for i in instances_of[s.pk] if not i.is_cleanable)
+        if anonymized
+        else 0
+    )
     if anonymized:
         # What an anonymized share leaves out, it does not list either.
         all_series = [
-            s for s in all_series if any(i.is_cleanable for i in s.instances.all())
+            s for s in all_series if any(i.is_cleanable for i in instances_of[s.pk])
         ]
         if series is not None and series.pk not in {s.pk for s in all_series}:
             raise Http404("No such series")
     if series is None and not (show_message and permissions.message):
         series = next(
-            (s for s in all_series if _pixel_instances(s, anonymized=anonymized)),
+            (
+                s
+                for s in all_series
+                if _pixel_instances(instances_of[s.pk], anonymized=anonymized)
+            ),
             None,
         )
         series = series or (all_series[0] if all_series else None)
@@ -129,7 +154,7 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
     pseudonym = permissions.pseudonym
     entries = []
     for s in all_series:
-        images = _pixel_instances(s, anonymized=anonymized)
+        images = _pixel_instances(instances_of[s.pk], anonymized=anonymized)
         entries.append(
             {
                 "series": s,
@@ -143,7 +168,9 @@ def viewer_context(*, study, permissions, urls, series=None, show_message=False)
 
     instances = []
     if series is not None:
-        for instance in _pixel_instances(series, anonymized=anonymized):
+        # The series asked for is one of the study's (series_for_study).
+        shown = instances_of[series.pk]
+        for instance in _pixel_instances(shown, anonymized=anonymized):
             frames = instance.frame_count
             instances.append(
                 {
@@ -260,7 +287,7 @@ def thumbnail_response(request, series, *, anonymized=False):
 
     ``anonymized``: only among the images an anonymized share may show.
     """
-    images = _pixel_instances(series, anonymized=anonymized)
+    images = _pixel_instances(series.instances.all(), anonymized=anonymized)
     if not images:
         raise Http404("No images in this series")
     rendered = rendering.thumbnail_render(instance=images[len(images) // 2])

@@ -23,11 +23,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
+from pacsshare.prepared import PreparedQuery
+from recipients.models import User
 from studies.models import ReportRevision
 
 from ..audit.record import audit_record
 from ..models import AuditEvent, Bucket, BucketOpening, Pseudonym, Share
-from .selectors import buckets_with_share, with_reaching_access
+from .selectors import (
+    buckets_with_share,
+    reaching_access_matters,
+    with_reaching_access,
+)
 
 # The session keeps, per bucket id, that its SMS code was entered in this session.
 SESSION_VERIFIED_KEY = "sharing.otp_verified_buckets"
@@ -108,6 +114,36 @@ def reaches(user, bucket):
     )
 
 
+def _page_bucket(*, bucket_id, user_id):
+    # Whether this user opened it before comes along: a later visit to the
+    # study page then writes no opening and reads none.
+    return (
+        buckets_with_share()
+        .annotate(
+            opened_by_user=Exists(
+                BucketOpening.objects.filter(bucket=OuterRef("pk"), user_id=user_id)
+            )
+        )
+        .filter(pk=bucket_id)
+        .order_by("pk")[:1]
+    )
+
+
+def _checked_bucket(*, bucket_id):
+    # The checks' columns only: the bucket, its share and the zone of the
+    # share's department (expiry).
+    return (
+        Bucket.objects.select_related("share__source_department")
+        .filter(pk=bucket_id)
+        .order_by("pk")[:1]
+    )
+
+
+# Read on every request of a recipient: compiled once (pacsshare.prepared).
+_PAGE_BUCKET = PreparedQuery(_page_bucket)
+_CHECKED_BUCKET = PreparedQuery(_checked_bucket)
+
+
 def get_bucket_for_request(request, bucket_id, *, require_code=True, page=True):
     """Return the bucket if this request may see it; raise otherwise.
 
@@ -123,21 +159,12 @@ def get_bucket_for_request(request, bucket_id, *, require_code=True, page=True):
     user = request.user
     bucket = None
     if user.is_authenticated:
-        if page:
-            # Whether this user opened it before comes along: a later visit to
-            # the study page then writes no opening and reads none.
-            buckets = buckets_with_share().annotate(
-                opened_by_user=Exists(
-                    BucketOpening.objects.filter(bucket=OuterRef("pk"), user=user)
-                )
-            )
-        else:
-            # The checks' columns only: the bucket, its share and the zone of
-            # the share's department (expiry).
-            buckets = Bucket.objects.select_related("share__source_department")
         # Whom it was sent to is checked on the row (reaches): the query stays
         # a primary-key read.
-        bucket = buckets.filter(pk=bucket_id).first()
+        if page:
+            bucket = _PAGE_BUCKET.first(bucket_id=int(bucket_id), user_id=user.pk)
+        else:
+            bucket = _CHECKED_BUCKET.first(bucket_id=int(bucket_id))
     if bucket is None or not reaches(user, bucket):
         # A bucket of someone else and an id that does not exist look the same to
         # the visitor (the AccessRefused carries no bucket); the log names the
@@ -276,27 +303,48 @@ def get_study_of_bucket(bucket, study_id, *, request=None):
     `report_has_revisions` and the access the user's other buckets give
     (with_reaching_access).
     """
-    studies = bucket.share.studies.select_related("patient")
-    if request is not None:
+    if request is None:
+        study = (
+            bucket.share.studies.select_related("patient").filter(pk=study_id).first()
+        )
+    else:
         open_ids = [int(pk) for pk in request.session.get(SESSION_VERIFIED_KEY, [])]
-        studies = with_reaching_access(
-            studies, user=request.user, bucket=bucket, open_ids=open_ids
+        study = _PAGE_STUDY.first(
+            share_id=bucket.share_id,
+            study_id=int(study_id),
+            user_id=request.user.pk,
+            bucket_id=bucket.pk,
+            open_ids=open_ids,
+            reaching=reaching_access_matters(bucket),
         )
-        studies = studies.select_related("report").annotate(
-            share_study_count=Subquery(
-                Share.studies.through.objects.filter(share_id=bucket.share_id)
-                .values("share_id")
-                .annotate(n=Count("pk"))
-                .values("n")
-            ),
-            report_has_revisions=Exists(
-                ReportRevision.objects.filter(report__study=OuterRef("pk"))
-            ),
-        )
-    study = studies.filter(pk=study_id).first()
     if study is None:
         raise Http404("No such study in this share.")
     return study
+
+
+def _page_study(*, share_id, study_id, user_id, bucket_id, open_ids, reaching):
+    studies = with_reaching_access(
+        Share(pk=share_id).studies.select_related("patient", "report"),
+        user=User(pk=user_id),
+        bucket_id=bucket_id,
+        open_ids=open_ids,
+        matters=reaching,
+    )
+    return studies.annotate(
+        share_study_count=Subquery(
+            Share.studies.through.objects.filter(share_id=share_id)
+            .values("share_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        ),
+        report_has_revisions=Exists(
+            ReportRevision.objects.filter(report__study=OuterRef("pk"))
+        ),
+    ).filter(pk=study_id)[:1]
+
+
+# The received study's read, on every page of it: compiled once per shape.
+_PAGE_STUDY = PreparedQuery(_page_study)
 
 
 def patient_shown(bucket, patient, *, in_list=False):

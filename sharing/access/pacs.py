@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from pacsshare.prepared import PreparedQuery
 from recipients.models import Membership
 from studies.dicomnet import leases
 from studies.models import DicomDestination
@@ -38,6 +39,16 @@ PUBLISH_RETRY_POLICY = {
 }
 
 
+# Read on every received study page: compiled once (pacsshare.prepared).
+_MEMBERSHIPS_WITH_DESTINATIONS = PreparedQuery(
+    lambda *, user_id: (
+        Membership.objects.filter(user_id=user_id)
+        .select_related("department__dicom_destination")
+        .order_by("department__name")
+    )
+)
+
+
 def destination_for(*, user, bucket) -> DicomDestination | None:
     """Return the destination the user sends this bucket to, or None.
 
@@ -48,11 +59,7 @@ def destination_for(*, user, bucket) -> DicomDestination | None:
         return None
     # One query gives the user's departments (remembered on the user, as
     # department_ids does, for the rest of the page) and their destinations.
-    memberships = list(
-        Membership.objects.filter(user=user)
-        .select_related("department__dicom_destination")
-        .order_by("department__name")
-    )
+    memberships = _MEMBERSHIPS_WITH_DESTINATIONS.all(user_id=user.pk)
     if not hasattr(user, "_department_ids"):
         user._department_ids = [m.department_id for m in memberships]
     destinations = [

@@ -15,7 +15,8 @@ from django.db.models import (
 )
 from django.utils.translation import gettext as _
 
-from recipients.models import display_name_of
+from pacsshare.prepared import PreparedQuery
+from recipients.models import UserGroup, display_name_of
 from studies.models import Study
 
 from ..models import ACCESS_RANK, Access, Bucket, BucketOpening, Pseudonym, Share
@@ -68,19 +69,25 @@ def valid_buckets_reaching(*, user, study):
     return buckets
 
 
-def with_reaching_access(studies, *, user, bucket, open_ids):
+def reaching_access_matters(bucket):
+    """Return whether another of the user's buckets could give more report access
+    than this one: not when it is anonymized or gives write access already."""
+    rank = ACCESS_RANK[Access(bucket.share.access)]
+    return not bucket.share.anonymize and rank < ACCESS_RANK[Access.IMAGES_WRITE]
+
+
+def with_reaching_access(studies, *, user, bucket_id, open_ids, matters):
     """Annotate studies with `reaching_rank`: the broadest report access another
     of the user's buckets holding the study gives (rule 19), or None.
 
     Those count that are not revoked, not locked, not anonymized, and open
     (no SMS code asked, or its id in `open_ids`: codes entered this session).
-    Expiry does not matter here: `bucket` itself is valid, so the others count
-    (valid_buckets_reaching). report_rank reads this instead of querying. When no
-    other bucket could change the rank (this one is anonymized, or gives write
-    access already), nothing is asked and the rank is None.
+    Expiry does not matter here: the bucket `bucket_id` itself is valid, so the
+    others count (valid_buckets_reaching). report_rank reads this instead of
+    querying. When no other bucket could change the rank (`matters` is
+    reaching_access_matters of the bucket), nothing is asked and the rank is None.
     """
-    top = ACCESS_RANK[Access.IMAGES_WRITE]
-    if bucket.share.anonymize or ACCESS_RANK[Access(bucket.share.access)] >= top:
+    if not matters:
         return studies.annotate(reaching_rank=Value(None, IntegerField()))
     rank = Case(
         *(
@@ -98,7 +105,7 @@ def with_reaching_access(studies, *, user, bucket, open_ids):
             share__revoked_at__isnull=True,
             share__anonymize=False,
         )
-        .exclude(pk=bucket.pk)
+        .exclude(pk=bucket_id)
         .filter(Q(require_otp=False) | Q(pk__in=open_ids))
         .annotate(rank=rank)
         .order_by("-rank")
@@ -166,7 +173,7 @@ def studies_received_by(*, user):
     links = Share.studies.through.objects
     if not user.is_authenticated:
         return links.none().values("study_id")
-    groups = list(user.user_groups.values_list("pk", flat=True))
+    groups = _GROUP_IDS.all(user_id=user.pk)
     reaching = (
         Q(share__buckets__recipient_user=user)
         | Q(share__buckets__recipient_group__in=groups)
@@ -189,21 +196,41 @@ def studies_received_by(*, user):
     )
 
 
+# The ids of the user's groups (user.user_groups), compiled once.
+_GROUP_IDS = PreparedQuery(
+    lambda *, user_id: (
+        UserGroup.objects.filter(members=user_id)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+)
+
+# A page's rows are read by statements compiled once per number of rows
+# (pacsshare.prepared): building them cost more than running them.
+_ROW_STUDIES = PreparedQuery(
+    lambda *, study_ids: (
+        Study.objects.filter(pk__in=study_ids)
+        .order_by()
+        .values(
+            "id",
+            "study_date",
+            "description",
+            "modalities",
+            "patient_id",
+            "patient__patient_id",
+            "patient__family_name",
+            "patient__given_name",
+            "patient__birth_date",
+            "patient__sex",
+        )
+    )
+)
+
+
 def studies_of_rows(*, study_ids):
     """Return {id: study} of the studies a page of rows shows, with their
     patient: the columns a row shows, as plain objects (like buckets_of_rows)."""
-    values = Study.objects.filter(pk__in=study_ids).values(
-        "id",
-        "study_date",
-        "description",
-        "modalities",
-        "patient_id",
-        "patient__patient_id",
-        "patient__family_name",
-        "patient__given_name",
-        "patient__birth_date",
-        "patient__sex",
-    )
+    values = _ROW_STUDIES.all(study_ids=sorted(study_ids))
     return {
         row["id"]: SimpleNamespace(
             pk=row["id"],
@@ -251,16 +278,7 @@ def buckets_of_rows(*, bucket_ids, user):
     Values, not models: the page holds up to 50 buckets with four related rows
     each, and building those models cost more than the queries.
     """
-    values = (
-        Bucket.objects.filter(pk__in=bucket_ids)
-        .annotate(
-            opened=Exists(
-                BucketOpening.objects.filter(bucket_id=OuterRef("pk"), user=user)
-            )
-        )
-        .order_by()
-        .values(*ROW_BUCKET_VALUES, "opened")
-    )
+    values = _ROW_BUCKETS.all(bucket_ids=sorted(bucket_ids), user_id=user.pk)
     by_id = {}
     for row in values:
         share = SimpleNamespace(
@@ -294,9 +312,26 @@ def buckets_of_rows(*, bucket_ids, user):
             # patient_shown reads these instead of the bucket's manager.
             listed_pseudonyms=[],
         )
-    for pseudonym in Pseudonym.objects.filter(bucket_id__in=list(by_id)):
+    for pseudonym in _ROW_PSEUDONYMS.all(bucket_ids=sorted(by_id)):
         by_id[pseudonym.bucket_id].listed_pseudonyms.append(pseudonym)
     return by_id
+
+
+_ROW_BUCKETS = PreparedQuery(
+    lambda *, bucket_ids, user_id: (
+        Bucket.objects.filter(pk__in=bucket_ids)
+        .annotate(
+            opened=Exists(
+                BucketOpening.objects.filter(bucket_id=OuterRef("pk"), user_id=user_id)
+            )
+        )
+        .order_by()
+        .values(*ROW_BUCKET_VALUES, "opened")
+    )
+)
+_ROW_PSEUDONYMS = PreparedQuery(
+    lambda *, bucket_ids: Pseudonym.objects.filter(bucket_id__in=bucket_ids)
+)
 
 
 def access_label(share):
