@@ -545,15 +545,18 @@ def read_header(path: Path) -> _Header:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            meta = read_file_meta_info(path)
-            if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
-                return _read_deflated(path, meta, caught)
             size = path.stat().st_size
+            # From memory: pydicom asks a file for its position at every
+            # element (a system call each), a buffer does not.
+            data = path.read_bytes() if size <= READ_WHOLE_SIZE else None
+            syntax = _plain_transfer_syntax(data) if data is not None else None
+            if syntax is None or syntax == DEFLATED:
+                meta = read_file_meta_info(path)
+                if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
+                    return _read_deflated(path, meta, caught)
             with contextlib.ExitStack() as stack:
-                if size <= READ_WHOLE_SIZE:
-                    # From memory: pydicom asks a file for its position at
-                    # every element (a system call each), a buffer does not.
-                    source, defer = io.BytesIO(path.read_bytes()), None
+                if data is not None:
+                    source, defer = io.BytesIO(data), None
                 else:
                     source, defer = stack.enter_context(path.open("rb")), DEFER_SIZE
                 # Only the elements the import reads are kept; the others are
@@ -573,6 +576,55 @@ def read_header(path: Path) -> _Header:
     except Exception as exc:  # pydicom raises many kinds on malformed input
         raise _Skip(f"unreadable DICOM: {_short(exc)}") from None
     return _checked_header(dataset, size, caught)
+
+
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+}
+
+
+def _plain_transfer_syntax(data: bytes) -> str | None:
+    """Return the Transfer Syntax UID of a Part 10 file's meta group, walked
+    in its bytes; None unless the group is plainly there (the preamble, DICM,
+    group 0002 elements in explicit VR), where pydicom's reader decides.
+
+    A deflated data set must be known before pydicom reads it (it would be
+    inflated whole in memory); this tells it without parsing the group twice.
+    """
+    if data[128:132] != b"DICM":
+        return None
+    position, end = 132, min(len(data), 132 + 64 * 1024)
+    while position + 8 <= end:
+        group, element = struct.unpack_from("<HH", data, position)
+        vr = data[position + 4 : position + 6]
+        if group != 0x0002 or not (vr.isalpha() and vr.isupper()):
+            return None
+        if vr in _LONG_VRS:
+            if position + 12 > end:
+                return None
+            (length,) = struct.unpack_from("<I", data, position + 8)
+            value = position + 12
+        else:
+            (length,) = struct.unpack_from("<H", data, position + 6)
+            value = position + 8
+        if element == 0x0010:
+            if vr != b"UI" or value + length > end:
+                return None
+            return (
+                data[value : value + length].rstrip(b"\x00 ").decode("ascii", "replace")
+            )
+        position = value + length
+    return None
 
 
 def _read_deflated(path: Path, meta, caught) -> _Header:

@@ -181,3 +181,17 @@ def test_a_received_file_never_replaces_a_file_already_at_its_name(tmp_path, set
     stored = Instance.objects.get(sop_instance_uid=uid).file
     assert stored.name != f"dicom/{uid}.dcm"
     assert stored.read() == sent
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_transfer_syntax_walked_in_the_bytes_is_pydicoms():
+    walked = 0
+    for path in _sample_files():
+        syntax = dicom_import._plain_transfer_syntax(path.read_bytes())
+        if syntax is None:
+            continue  # pydicom's reader decides
+        meta = pydicom.filereader.read_file_meta_info(path)
+        assert syntax == str(meta.TransferSyntaxUID), path.name
+        walked += 1
+    assert walked > 60
+    assert dicom_import._plain_transfer_syntax(b"\0" * 200) is None
