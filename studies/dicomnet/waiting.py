@@ -14,7 +14,8 @@ start), changes that for one association:
   primitive or event queued by another thread (our C-STORE response, a
   release, an abort) writes to the pipe, so it is sent at once;
 - the reactor's non-blocking look at its DIMSE queue waits there for a
-  message instead, so a received C-STORE is served as soon as it is whole.
+  message instead, so a received C-STORE is served as soon as it is whole;
+- a PDU is read from the socket into one buffer, not 4 KB at a time.
 
 Both waits end after `WAIT` seconds at most, so every check pynetdicom makes
 between them (timers, a kill, a peer's release) still runs, only less often.
@@ -32,6 +33,8 @@ from pynetdicom.transport import AssociationSocket
 
 # The longest either thread waits before pynetdicom's own checks run again.
 WAIT = 0.005
+# The largest PDU read into a buffer made at once (we accept PDUs of 1 MB).
+PREALLOCATE_MAX = 2 * 1024 * 1024
 
 
 class _Waker:
@@ -102,6 +105,26 @@ class _WaitingSocket(AssociationSocket):
         if waker.read_fd in readable:
             waker.drain()
         return self.socket in readable
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        """Read `nr_bytes` (fewer if the peer closes) straight into one buffer,
+        not 4 KB at a time as pynetdicom does: a PDU in a system call or two.
+
+        The length comes from the peer: beyond PREALLOCATE_MAX the buffer is
+        not made up front (pynetdicom's own reading grows with what arrives).
+        """
+        if nr_bytes > PREALLOCATE_MAX:
+            return super().recv(nr_bytes)
+        buffer = bytearray(nr_bytes)
+        view = memoryview(buffer)
+        read = 0
+        while read < nr_bytes:
+            received = self.socket.recv_into(view[read:], nr_bytes - read)
+            if not received:
+                del view
+                return buffer[:read]
+            read += received
+        return buffer
 
 
 def make_waiting(assoc):

@@ -7,6 +7,8 @@ be able to tell. Each is held against the library's own output.
 """
 
 import io
+import socket
+import tracemalloc
 from pathlib import Path
 
 import pydicom
@@ -14,6 +16,8 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import create_file_meta
@@ -21,6 +25,7 @@ from pynetdicom.dsutils import create_file_meta
 from studies import dicom_import
 from studies.dicom_import import DepartmentImport, Outcome
 from studies.dicomnet.fast_paths import _Meta, encode_file_meta, encode_store_response
+from studies.dicomnet.waiting import PREALLOCATE_MAX, _WaitingSocket
 from studies.models import Instance
 from tests.factories import DepartmentFactory
 
@@ -195,3 +200,23 @@ def test_the_transfer_syntax_walked_in_the_bytes_is_pydicoms():
         walked += 1
     assert walked > 60
     assert dicom_import._plain_transfer_syntax(b"\0" * 200) is None
+
+
+def test_a_pdu_is_read_whole_and_a_huge_claimed_length_is_not_allocated():
+    ours, peer = socket.socketpair()
+    assoc = Association(AE(), "acceptor")
+    sock = _WaitingSocket(assoc, client_socket=ours)
+    peer.sendall(b"x" * 10_000)
+    assert sock.recv(10_000) == bytearray(b"x" * 10_000)
+    peer.sendall(b"tail")
+    peer.close()
+    # The peer claims a PDU of 4 GB and sends 4 bytes: those come back, and
+    # nothing of the claimed size was made.
+    tracemalloc.start()
+    try:
+        assert sock.recv(0xFFFF_FFF0) == bytearray(b"tail")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < PREALLOCATE_MAX
+    ours.close()
