@@ -27,8 +27,10 @@ def directory_queries(client, url):
     users = [
         q["sql"]
         for q in captured.captured_queries
-        # Only the entry builder reads the physician numbers on these pages.
+        # Only the entry builder reads the physician numbers on these pages
+        # (on PostgreSQL through its prepared statement, once prepared).
         if "recipients_physiciannumber" in q["sql"]
+        or "EXECUTE directory_user_rows" in q["sql"]
     ]
     return response, users
 
