@@ -14,6 +14,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from pacsshare.prepared import PreparedQuery
+
 from .deidentify import left_out_q
 from .models import Instance, Report, Study
 
@@ -30,18 +32,30 @@ def studies_visible_to(*, user):
     return Study.objects.filter(department_id__in=user.department_ids)
 
 
+def _instance_for_member(*, user_id, study_id, instance_id):
+    # What .first() would run: the model's ordering, one row.
+    return Instance.objects.select_related("series__study").filter(
+        pk=instance_id,
+        series__study_id=study_id,
+        series__study__department__memberships__user_id=user_id,
+    )[:1]
+
+
+# Read on every frame of the viewer: compiled once per process (pacsshare.prepared).
+_INSTANCE_FOR_MEMBER = PreparedQuery(_instance_for_member)
+
+
 def get_instance_for_member(*, user, study_id, instance_id):
     """Return an instance of a study of one of the user's departments (with its
     series and study), or raise 404: one query, for the viewer's images."""
-    instance = (
-        Instance.objects.select_related("series__study")
-        .filter(
-            pk=instance_id,
-            series__study_id=study_id,
-            series__study__department__memberships__user=user,
+    instance = None
+    if user.pk is not None:
+        instance = _INSTANCE_FOR_MEMBER.first(
+            # int(): any other type would compile a statement of its own.
+            user_id=user.pk,
+            study_id=int(study_id),
+            instance_id=int(instance_id),
         )
-        .first()
-    )
     if instance is None:
         raise Http404("No such instance")
     return instance
