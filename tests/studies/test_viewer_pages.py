@@ -7,12 +7,16 @@ import zipfile
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
+from recipients.models import Membership
 from studies import viewer
-from studies.models import Report, ReportRevision
+from studies.models import Instance, Report, ReportRevision
+from studies.selectors import get_instance_for_member
 from studies.signals import report_edited
 from studies.viewer_views import member_urls
 from tests.factories import (
@@ -131,6 +135,43 @@ def test_an_instance_of_another_study_is_not_found_through_this_one(
 
     url = reverse("studies:frame", args=[study.pk, instance.pk, 0, "png"])
     assert client.get(url).status_code == 404
+
+
+def test_a_member_who_leaves_the_department_no_longer_gets_its_frames(
+    client, member, study
+):
+    url = _urls(study)["frame"]
+    assert client.get(url).status_code == 200
+
+    Membership.objects.filter(user=member).delete()
+
+    assert client.get(url).status_code == 404
+
+
+def test_the_frame_instance_is_read_with_the_sql_the_orm_compiles(member, study):
+    instance = study.series.get(series_number=1).instances.first()
+    expected = (
+        Instance.objects.select_related("series__study")
+        .filter(
+            pk=instance.pk,
+            series__study_id=study.pk,
+            series__study__department_id__in=Membership.objects.filter(
+                user=member
+            ).values("department_id"),
+        )
+        .order_by(*Instance._meta.ordering)[:1]
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        found = get_instance_for_member(
+            user=member, study_id=study.pk, instance_id=instance.pk
+        )
+
+    sql, params = expected.query.sql_with_params()
+    with connection.cursor() as cursor:
+        assert [q["sql"] for q in queries] == [cursor.mogrify(sql, params).decode()]
+    assert found == instance
+    assert found.series.study == study
 
 
 def test_the_thumbnail_and_download_work_for_members(client, member, study):
