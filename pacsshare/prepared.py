@@ -38,6 +38,7 @@ from django.db.models.query import (
     ValuesIterable,
     get_related_populators,
 )
+from django.utils import timezone
 
 # Stand-ins for the call's values while compiling: numbers no row has, days
 # of a year no share has, and text no one types.
@@ -63,25 +64,56 @@ class PreparedQuery:
         self.only_on = only_on
         self._statements = {}
 
-    def all(self, *, using=DEFAULT_DB_ALIAS, **values):
+    def all(self, *, using=DEFAULT_DB_ALIAS, window=None, **values):
         """Return the query's rows for these values (a list): model instances,
-        dicts of a values() queryset or the values of a flat values_list()."""
+        dicts of a values() queryset or the values of a flat values_list().
+
+        `window`, a slice of the rows (start and stop), is cut by LIMIT and
+        OFFSET parameters: a page of any number shares the page's statement.
+        """
+        statement = self._statement(using, values)
+        if statement is None:
+            queryset = self.build(**values).using(using)
+            return list(queryset if window is None else queryset[window])
+        return statement.run(using, values, window=window)
+
+    def count(self, *, at_most, using=DEFAULT_DB_ALIAS, **values):
+        """Return how many rows the query gives, counting no further than
+        `at_most` (a parameter)."""
+        statement = self._statement(using, values)
+        if statement is None:
+            return self.build(**values).using(using)[:at_most].count()
+        return statement.count(using, values, at_most=at_most)
+
+    def _statement(self, using, values):
+        """Return the statement for these values' shape (None: build each call)."""
         vendor = connections[using].vendor
         if self.only_on is not None and vendor not in self.only_on:
-            return list(self.build(**values).using(using))
+            return None
         shape = tuple(
             (name, _shape_of(value)) for name, value in sorted(values.items())
         )
-        key = (using, vendor, shape)
+        # The current time zone goes into the SQL of dates (__date lookups).
+        key = (using, vendor, timezone.get_current_timezone_name(), shape)
         statement = self._statements.get(key)
         if statement is None:
             statement = self._statements[key] = _Statement(self.build, using, values)
-        return statement.run(using, values)
+        return statement
 
     def first(self, *, using=DEFAULT_DB_ALIAS, **values):
         """Return the first instance or None (the builder slices to one row)."""
         rows = self.all(using=using, **values)
         return rows[0] if rows else None
+
+
+def padded(ids):
+    """Return the ids sorted, as a list whose length is a power of two (the
+    last repeated): an IN list of them takes few shapes. Only for a filter."""
+    ids = sorted(ids)
+    if not ids:
+        return ids
+    size = 1 << (len(ids) - 1).bit_length()
+    return ids + ids[-1:] * (size - len(ids))
 
 
 def _kind_of(value):
@@ -167,6 +199,8 @@ class _Statement:
         queryset = build(**arguments)
         if queryset._prefetch_related_lookups:
             raise ValueError("A prepared query cannot prefetch.")
+        # A window or a count is cut around the statement's own text.
+        self.sliced = queryset.query.is_sliced
         compiler = queryset.query.get_compiler(using=using)
         try:
             sql, params = compiler.as_sql()
@@ -219,13 +253,38 @@ class _Statement:
         self.populators = get_related_populators(klass_info, select, using)
         self.annotations = list(compiler.annotation_col_map.items())
 
-    def run(self, using, values):
+    def _params(self, connection, values):
+        return [_value_of(slot, values, connection) for slot in self.params]
+
+    def count(self, using, values, *, at_most):
+        if self.sql is None:
+            return 0
+        if self.sliced:
+            raise ValueError("A sliced query cannot be counted.")
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The statement is the ORM's own SQL; the limit a parameter.
+                f"SELECT COUNT(*) FROM ({self.sql} LIMIT %s) counted",  # noqa: S608
+                [*self._params(connection, values), at_most],
+            )
+            return cursor.fetchone()[0]
+
+    def run(self, using, values, *, window=None):
         if self.sql is None:
             return []
         connection = connections[using]
-        params = [_value_of(slot, values, connection) for slot in self.params]
+        sql, params = self.sql, self._params(connection, values)
+        if window is not None:
+            if self.sliced:
+                raise ValueError("A sliced query takes no window.")
+            start, stop = window.start or 0, window.stop
+            if start < 0 or stop is None or stop < start or window.step:
+                raise ValueError("A window is a slice of a start and a stop.")
+            sql = f"{sql} LIMIT %s OFFSET %s"
+            params = [*params, stop - start, start]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         objects = []
         for row in rows:

@@ -191,3 +191,27 @@ def test_elsewhere_than_only_on_it_builds_each_call():
     assert prepared.all(user_id=user.pk) == [user.pk]
     assert prepared.all(user_id=user.pk) == [user.pk]
     assert built == [user.pk, user.pk]
+
+
+def test_a_window_and_a_count_take_their_numbers_as_parameters():
+    department = DepartmentFactory()
+    for _ in range(5):
+        MembershipFactory(user=UserFactory(), department=department)
+    prepared = PreparedQuery(
+        lambda *, department_id: (
+            Membership.objects.filter(department_id=department_id)
+            .order_by("-pk")
+            .values_list("user_id", flat=True)
+        )
+    )
+    everyone = list(prepared.build(department_id=department.pk))
+
+    assert prepared.all(department_id=department.pk, window=slice(0, 2)) == (
+        everyone[:2]
+    )
+    assert prepared.all(department_id=department.pk, window=slice(2, 4)) == (
+        everyone[2:4]
+    )
+    assert prepared.count(department_id=department.pk, at_most=3) == 3
+    assert prepared.count(department_id=department.pk, at_most=100) == 5
+    assert len(prepared._statements) == 1
