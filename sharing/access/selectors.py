@@ -20,7 +20,7 @@ from recipients.models import UserGroup, display_name_of
 from studies.models import Study
 
 from ..models import ACCESS_RANK, Access, Bucket, BucketOpening, Pseudonym, Share
-from ..status.selectors import expired_q
+from ..status.selectors import expired_q, expiry_clock
 
 
 def recipient_q(user):
@@ -156,7 +156,7 @@ def buckets_valid_for(*, user):
     return (
         Bucket.objects.filter(reaching)
         .filter(revoked_at__isnull=True, share__revoked_at__isnull=True)
-        .exclude(expired_q())
+        .exclude(expired_q(**expiry_clock()))
     )
 
 
@@ -184,7 +184,7 @@ def studies_received_by(*, user):
             reaching & Q(share__buckets__revoked_at__isnull=True),
             share__revoked_at__isnull=True,
         )
-        .exclude(expired_q())
+        .exclude(expired_q(**expiry_clock()))
         .annotate(bucket_id=F("share__buckets__id"), shared_at=F("share__created_at"))
         .order_by(
             "-shared_at",
