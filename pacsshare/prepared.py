@@ -281,6 +281,8 @@ class _Statement:
             start, stop = window.start or 0, window.stop
             if start < 0 or stop is None or stop < start or window.step:
                 raise ValueError("A window is a slice of a start and a stop.")
+            if stop == start:
+                return []  # as an empty slice of a queryset: no query
             sql = f"{sql} LIMIT %s OFFSET %s"
             params = [*params, stop - start, start]
         with connection.cursor() as cursor:

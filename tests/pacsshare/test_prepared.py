@@ -206,12 +206,22 @@ def test_a_window_and_a_count_take_their_numbers_as_parameters():
     )
     everyone = list(prepared.build(department_id=department.pk))
 
-    assert prepared.all(department_id=department.pk, window=slice(0, 2)) == (
-        everyone[:2]
+    assert (
+        prepared.all(department_id=department.pk, window=slice(0, 2)) == (everyone[:2])
     )
-    assert prepared.all(department_id=department.pk, window=slice(2, 4)) == (
-        everyone[2:4]
+    assert (
+        prepared.all(department_id=department.pk, window=slice(2, 4)) == (everyone[2:4])
     )
     assert prepared.count(department_id=department.pk, at_most=3) == 3
     assert prepared.count(department_id=department.pk, at_most=100) == 5
     assert len(prepared._statements) == 1
+
+
+def test_an_empty_window_reads_nothing():
+    prepared = PreparedQuery(
+        lambda *, user_id: User.objects.filter(pk=user_id).values_list("pk", flat=True)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert prepared.all(user_id=1, window=slice(0, 0)) == []
+    assert len(queries) == 0
