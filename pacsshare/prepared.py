@@ -22,6 +22,10 @@ comparison or to a LIKE lookup (contains, startswith, ... and their i-forms),
 whose pattern is made again from each call's value. Slices go into the SQL
 text: never slice by an argument. prefetch_related is not supported.
 
+`server_side` also saves PostgreSQL's planning: the statement is PREPAREd
+once per connection and run with its generic plan (recipients.prepared), where
+the planner took longer than the run; check its plan (EXPLAIN EXECUTE) first.
+
 `only_on` names the database vendors the statement is kept on; on the others
 every call builds and runs its queryset (a builder that must read the
 database itself there, as expiry does on SQLite).
@@ -51,6 +55,17 @@ _STAND_IN_WORD = "\ue731731654w{}\ue731"
 _PATTERNS = ("%{}%", "{}%", "%{}")
 
 
+_NUMBERS = itertools.count(1)
+# The SQL types of parameters of a statement PostgreSQL prepares (server_side).
+_SQL_TYPES = {
+    bool: "boolean",
+    int: "bigint",
+    str: "text",
+    datetime.date: "date",
+    datetime.datetime: "timestamptz",
+}
+
+
 class Text(str):
     """A string that is a parameter of a prepared query (a searched word), not
     a shape: `PreparedQuery.all(word=Text(typed))`."""
@@ -59,9 +74,10 @@ class Text(str):
 class PreparedQuery:
     """A queryset built by `build(**values)`, compiled once per shape."""
 
-    def __init__(self, build, *, only_on=None):
+    def __init__(self, build, *, only_on=None, server_side=False):
         self.build = build
         self.only_on = only_on
+        self.server_side = server_side
         self._statements = {}
 
     def all(self, *, using=DEFAULT_DB_ALIAS, window=None, **values):
@@ -98,6 +114,7 @@ class PreparedQuery:
         statement = self._statements.get(key)
         if statement is None:
             statement = self._statements[key] = _Statement(self.build, using, values)
+            statement.server_side = self.server_side and using == DEFAULT_DB_ALIAS
         return statement
 
     def first(self, *, using=DEFAULT_DB_ALIAS, **values):
@@ -176,7 +193,10 @@ def _derived(param):
 class _Statement:
     """One compiled shape: its SQL, where each value goes, how rows are read."""
 
+    server_side = False
+
     def __init__(self, build, using, values):
+        self.number = next(_NUMBERS)
         counter = itertools.count()
         # (type, stand-in) -> (name, index in a list or None)
         stand_ins = {}
@@ -263,12 +283,37 @@ class _Statement:
             raise ValueError("A sliced query cannot be counted.")
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(
+            self._execute(
+                cursor,
+                "count",
                 # The statement is the ORM's own SQL; the limit a parameter.
                 f"SELECT COUNT(*) FROM ({self.sql} LIMIT %s) counted",  # noqa: S608
                 [*self._params(connection, values), at_most],
             )
             return cursor.fetchone()[0]
+
+    def _execute(self, cursor, part, sql, params):
+        """Run the SQL, as a statement PostgreSQL prepared (planned once per
+        connection, its generic plan) where `server_side` asks and every
+        parameter's type is known; else as the ORM runs it."""
+        types = [_SQL_TYPES.get(type(value)) for value in params]
+        if (
+            not self.server_side
+            or cursor.db.vendor != "postgresql"
+            or None in types
+            or "%%" in sql
+        ):
+            cursor.execute(sql, params)
+            return
+        from recipients.prepared import execute_prepared, numbered
+
+        execute_prepared(
+            cursor,
+            name=f"pq{self.number}_{part}",
+            sql=numbered(sql),
+            params=params,
+            types=types,
+        )
 
     def run(self, using, values, *, window=None):
         if self.sql is None:
@@ -286,7 +331,7 @@ class _Statement:
             sql = f"{sql} LIMIT %s OFFSET %s"
             params = [*params, stop - start, start]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            self._execute(cursor, "rows" if window is None else "window", sql, params)
             rows = cursor.fetchall()
         objects = []
         for row in rows:

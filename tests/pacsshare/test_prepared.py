@@ -225,3 +225,44 @@ def test_an_empty_window_reads_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert prepared.all(user_id=1, window=slice(0, 0)) == []
     assert len(queries) == 0
+
+
+def test_a_statement_postgresql_prepares_gives_the_same_rows():
+    department = DepartmentFactory()
+    for _ in range(3):
+        MembershipFactory(user=UserFactory(), department=department)
+    since = timezone.now() - datetime.timedelta(days=1)
+
+    def build(*, department_id, since, word):
+        return (
+            User.objects.filter(
+                memberships__department_id=department_id,
+                date_joined__gte=since,
+                is_active=True,
+            )
+            .filter(Q(username__icontains=word) | Q(username=word))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    prepared = PreparedQuery(build, server_side=True)
+    expected = list(build(department_id=department.pk, since=since, word=""))
+
+    for _ in range(2):  # prepared, then executed again
+        got = prepared.all(department_id=department.pk, since=since, word=Text(""))
+        assert got == expected
+        assert (
+            prepared.count(
+                department_id=department.pk, since=since, word=Text(""), at_most=2
+            )
+            == 2
+        )
+        assert (
+            prepared.all(
+                department_id=department.pk,
+                since=since,
+                word=Text(""),
+                window=slice(1, 3),
+            )
+            == expected[1:3]
+        )
