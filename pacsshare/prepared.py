@@ -55,6 +55,9 @@ _STAND_IN_WORD = "\ue731731654w{}\ue731"
 _PATTERNS = ("%{}%", "{}%", "%{}")
 
 
+# Statements kept per query: past that a shape is built per call, so odd
+# requests (fifty words searched) cannot fill the process's memory.
+MAX_SHAPES = 256
 _NUMBERS = itertools.count(1)
 # The SQL types of parameters of a statement PostgreSQL prepares (server_side).
 _SQL_TYPES = {
@@ -64,6 +67,14 @@ _SQL_TYPES = {
     datetime.date: "date",
     datetime.datetime: "timestamptz",
 }
+
+
+def _sql_type(value):
+    """Return a parameter's SQL type, or None (not known)."""
+    found = _SQL_TYPES.get(type(value))
+    if found is None and isinstance(value, str):
+        return "text"  # a TextChoices member
+    return found
 
 
 class Text(str):
@@ -113,6 +124,8 @@ class PreparedQuery:
         key = (using, vendor, timezone.get_current_timezone_name(), shape)
         statement = self._statements.get(key)
         if statement is None:
+            if len(self._statements) >= MAX_SHAPES:
+                return None  # many words typed, say: built per call, not kept
             statement = self._statements[key] = _Statement(self.build, using, values)
             statement.server_side = self.server_side and using == DEFAULT_DB_ALIAS
         return statement
@@ -296,7 +309,7 @@ class _Statement:
         """Run the SQL, as a statement PostgreSQL prepared (planned once per
         connection, its generic plan) where `server_side` asks and every
         parameter's type is known; else as the ORM runs it."""
-        types = [_SQL_TYPES.get(type(value)) for value in params]
+        types = [_sql_type(value) for value in params]
         if (
             not self.server_side
             or cursor.db.vendor != "postgresql"

@@ -266,3 +266,19 @@ def test_a_statement_postgresql_prepares_gives_the_same_rows():
             )
             == expected[1:3]
         )
+
+
+def test_past_its_shapes_a_query_is_built_per_call(monkeypatch):
+    monkeypatch.setattr("pacsshare.prepared.MAX_SHAPES", 1)
+    users = [UserFactory() for _ in range(3)]
+    prepared = PreparedQuery(
+        lambda *, user_ids: (
+            User.objects.filter(pk__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    )
+
+    assert prepared.all(user_ids=[users[0].pk]) == [users[0].pk]
+    assert prepared.all(user_ids=[u.pk for u in users]) == [u.pk for u in users]
+    assert len(prepared._statements) == 1
