@@ -148,6 +148,7 @@ def test_a_member_who_leaves_the_department_no_longer_gets_its_frames(
     assert client.get(url).status_code == 404
 
 
+@pytest.mark.postgres  # cursor.mogrify is psycopg2's
 def test_the_frame_instance_is_read_with_the_sql_the_orm_compiles(member, study):
     instance = study.series.get(series_number=1).instances.first()
     expected = (
