@@ -9,11 +9,29 @@ next page, and the pager shows the page number without a total.
 import math
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Window
+from django.db.models import Count, QuerySet, Window
 from django.utils.functional import cached_property
 
 COUNT_CAP = 1000
 MAX_COUNTED_PAGES = 1000
+
+
+class PreparedRows:
+    """The rows of a prepared query (pacsshare.prepared) for these values, as
+    CappedPaginator slices and counts them: a page is a window of the
+    statement, the count that of `counted` (the same rows, unordered) or of
+    the query itself."""
+
+    ordered = True  # the query orders its rows (Paginator checks)
+
+    def __init__(self, prepared, *, counted=None, **values):
+        self.prepared, self.counted, self.values = prepared, counted, values
+
+    def __getitem__(self, window):
+        return self.prepared.all(window=window, **self.values)
+
+    def count_at_most(self, at_most):
+        return (self.counted or self.prepared).count(at_most=at_most, **self.values)
 
 
 class CappedPaginator(Paginator):
@@ -52,11 +70,11 @@ class CappedPaginator(Paginator):
         except (TypeError, ValueError, OverflowError):
             asked = 1
         bottom = (asked - 1) * self.per_page
-        rows = list(
-            self.object_list.annotate(rows_total=Window(Count("*")))[
-                bottom : bottom + self.per_page
-            ]
-        )
+        rows_of = self.object_list
+        if isinstance(rows_of, QuerySet):
+            # PreparedRows bring their rows_total themselves.
+            rows_of = rows_of.annotate(rows_total=Window(Count("*")))
+        rows = list(rows_of[bottom : bottom + self.per_page])
         if not rows:
             return self.get_page(number)
         first = rows[0]
@@ -69,6 +87,8 @@ class CappedPaginator(Paginator):
         rows = self.count_queryset
         if rows is None:
             rows = self.object_list
+        if isinstance(rows, PreparedRows):
+            return rows.count_at_most(self.limit + 1)
         return rows.order_by()[: self.limit + 1].count()
 
     @property

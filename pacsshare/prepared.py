@@ -9,16 +9,29 @@ rows become model instances (Django's own: `from_db`, select_related's
 populators, annotations), and afterwards runs that SQL with each call's values.
 
 The builder takes every value that changes between calls as an argument: an
-int (an id) or a list of ints becomes a parameter of the statement (a list's
-length is part of the shape); any other argument (a bool, a string, None)
+int (an id), a date, an aware datetime, a `Text` (a string typed by a user) or
+a list of one of these becomes a parameter of the statement (a list's length
+is part of the shape); any other argument (a bool, a plain string, None)
 selects a shape and is passed to the builder as it is, so keep their values
 few. Anything the builder reads by itself (the time, a setting, the database)
-is compiled in for good, and so is any decision the builder takes on an id
-(it must only hand ids to the ORM; a shape may leave some of them unused).
-Slices go into the SQL text: never slice by an argument. prefetch_related is
-not supported.
+is compiled in for good, and so is any decision the builder takes on a
+parameter: it must only hand them to the ORM as they are (a shape may leave
+some unused). A date or time the builder derives from one (the day before) is
+refused, as is a value put into the SQL text. A `Text` may go to an exact
+comparison or to a LIKE lookup (contains, startswith, ... and their i-forms),
+whose pattern is made again from each call's value. Slices go into the SQL
+text: never slice by an argument. prefetch_related is not supported.
+
+`server_side` also saves PostgreSQL's planning: the statement is PREPAREd
+once per connection and run with its generic plan (recipients.prepared), where
+the planner took longer than the run; check its plan (EXPLAIN EXECUTE) first.
+
+`only_on` names the database vendors the statement is kept on; on the others
+every call builds and runs its queryset (a builder that must read the
+database itself there, as expiry does on SQLite).
 """
 
+import datetime
 import itertools
 
 from django.core.exceptions import EmptyResultSet
@@ -29,30 +42,93 @@ from django.db.models.query import (
     ValuesIterable,
     get_related_populators,
 )
+from django.utils import timezone
 
-# Stand-ins for the call's ids while compiling: numbers no row has.
+# Stand-ins for the call's values while compiling: numbers no row has, days
+# of a year no share has, and text no one types.
 _STAND_IN_BASE = -7_316_540_000
 _STAND_IN_TEXT = "731654"
+_STAND_IN_YEAR = 1731
+_STAND_IN_DAY = datetime.date(_STAND_IN_YEAR, 1, 1)
+_STAND_IN_WORD = "\ue731731654w{}\ue731"
+# The LIKE patterns Django's lookups make of a value (PatternLookup).
+_PATTERNS = ("%{}%", "{}%", "%{}")
+
+
+# Statements kept per query: past that a shape is built per call, so odd
+# requests (fifty words searched) cannot fill the process's memory.
+MAX_SHAPES = 256
+_NUMBERS = itertools.count(1)
+# The SQL types of parameters of a statement PostgreSQL prepares (server_side).
+_SQL_TYPES = {
+    bool: "boolean",
+    int: "bigint",
+    str: "text",
+    datetime.date: "date",
+    datetime.datetime: "timestamptz",
+}
+
+
+def _sql_type(value):
+    """Return a parameter's SQL type, or None (not known)."""
+    found = _SQL_TYPES.get(type(value))
+    if found is None and isinstance(value, str):
+        return "text"  # a TextChoices member
+    return found
+
+
+class Text(str):
+    """A string that is a parameter of a prepared query (a searched word), not
+    a shape: `PreparedQuery.all(word=Text(typed))`."""
 
 
 class PreparedQuery:
     """A queryset built by `build(**values)`, compiled once per shape."""
 
-    def __init__(self, build):
+    def __init__(self, build, *, only_on=None, server_side=False):
         self.build = build
+        self.only_on = only_on
+        self.server_side = server_side
         self._statements = {}
 
-    def all(self, *, using=DEFAULT_DB_ALIAS, **values):
+    def all(self, *, using=DEFAULT_DB_ALIAS, window=None, **values):
         """Return the query's rows for these values (a list): model instances,
-        dicts of a values() queryset or the values of a flat values_list()."""
+        dicts of a values() queryset or the values of a flat values_list().
+
+        `window`, a slice of the rows (start and stop), is cut by LIMIT and
+        OFFSET parameters: a page of any number shares the page's statement.
+        """
+        statement = self._statement(using, values)
+        if statement is None:
+            queryset = self.build(**values).using(using)
+            return list(queryset if window is None else queryset[window])
+        return statement.run(using, values, window=window)
+
+    def count(self, *, at_most, using=DEFAULT_DB_ALIAS, **values):
+        """Return how many rows the query gives, counting no further than
+        `at_most` (a parameter)."""
+        statement = self._statement(using, values)
+        if statement is None:
+            return self.build(**values).using(using)[:at_most].count()
+        return statement.count(using, values, at_most=at_most)
+
+    def _statement(self, using, values):
+        """Return the statement for these values' shape (None: build each call)."""
+        vendor = connections[using].vendor
+        if self.only_on is not None and vendor not in self.only_on:
+            return None
         shape = tuple(
             (name, _shape_of(value)) for name, value in sorted(values.items())
         )
-        key = (using, connections[using].vendor, shape)
+        # The current time zone goes into the SQL of dates (__date lookups).
+        key = (using, vendor, timezone.get_current_timezone_name(), shape)
         statement = self._statements.get(key)
         if statement is None:
+            if len(self._statements) >= MAX_SHAPES:
+                return None  # many words typed, say: built per call, not kept
             statement = self._statements[key] = _Statement(self.build, using, values)
-        return statement.run(using, values)
+            statement.server_side = self.server_side and using == DEFAULT_DB_ALIAS
+        return statement
 
     def first(self, *, using=DEFAULT_DB_ALIAS, **values):
         """Return the first instance or None (the builder slices to one row)."""
@@ -60,41 +136,104 @@ class PreparedQuery:
         return rows[0] if rows else None
 
 
-def _is_id(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+def padded(ids):
+    """Return the ids sorted, as a list whose length is a power of two (the
+    last repeated): an IN list of them takes few shapes. Only for a filter."""
+    ids = sorted(ids)
+    if not ids:
+        return ids
+    size = 1 << (len(ids) - 1).bit_length()
+    return ids + ids[-1:] * (size - len(ids))
+
+
+def _kind_of(value):
+    """Return the kind of parameter a value is, or None (a shape value)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "id"
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise ValueError("A prepared query takes aware datetimes only.")
+        return "datetime"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, Text):
+        return "text"
+    return None
 
 
 def _shape_of(value):
-    if _is_id(value):
-        return "id"
-    if isinstance(value, (list, tuple)) and all(_is_id(v) for v in value):
-        return ("ids", len(value))
+    kind = _kind_of(value)
+    if kind is not None:
+        return kind
+    if isinstance(value, (list, tuple)) and value:
+        kinds = {_kind_of(v) for v in value}
+        if len(kinds) == 1 and None not in kinds:
+            return ("list", kinds.pop(), len(value))
+    if isinstance(value, (list, tuple)) and not value:
+        return ("list", None, 0)
     return ("as is", value)
+
+
+def _stand_in(kind, n):
+    """Return the stand-in of the n-th parameter while compiling."""
+    if kind == "id":
+        return _STAND_IN_BASE - n
+    if kind == "date":
+        # Ten days apart: a day derived from one is no other's.
+        return _STAND_IN_DAY + datetime.timedelta(days=10 * n)
+    if kind == "datetime":
+        return datetime.datetime.combine(
+            _STAND_IN_DAY + datetime.timedelta(days=10 * n),
+            datetime.time(12, 0, 0, 7),
+            tzinfo=datetime.UTC,
+        )
+    return Text(_STAND_IN_WORD.format(n))
+
+
+def _derived(param):
+    """Return whether a parameter is a date, time or text made of a stand-in."""
+    if isinstance(param, (datetime.date, datetime.datetime)):
+        return param.year in range(_STAND_IN_YEAR - 1, _STAND_IN_YEAR + 2)
+    if isinstance(param, str):
+        return any(
+            mark in param for mark in ("\ue731", _STAND_IN_TEXT, f"{_STAND_IN_YEAR}-")
+        )
+    return False
 
 
 class _Statement:
     """One compiled shape: its SQL, where each value goes, how rows are read."""
 
+    server_side = False
+
     def __init__(self, build, using, values):
+        self.number = next(_NUMBERS)
         counter = itertools.count()
-        stand_ins = {}  # stand-in number -> (name, index in a list or None)
+        # (type, stand-in) -> (name, index in a list or None)
+        stand_ins = {}
         arguments = {}
         for name, value in values.items():
-            if _is_id(value):
-                number = _STAND_IN_BASE - next(counter)
-                stand_ins[number] = (name, None)
-                arguments[name] = number
-            elif _shape_of(value)[0] == "ids":
-                numbers = [_STAND_IN_BASE - next(counter) for _ in value]
+            shape = _shape_of(value)
+            if isinstance(shape, str):
+                stand_in = _stand_in(shape, next(counter))
+                stand_ins[_key(stand_in)] = (name, None)
+                arguments[name] = stand_in
+            elif shape[0] == "list":
+                items = [_stand_in(shape[1], next(counter)) for _ in value]
                 stand_ins.update(
-                    (number, (name, index)) for index, number in enumerate(numbers)
+                    (_key(item), (name, index)) for index, item in enumerate(items)
                 )
-                arguments[name] = numbers
+                arguments[name] = items
             else:
                 arguments[name] = value
+        words = {key[1]: slot for key, slot in stand_ins.items() if key[0] is Text}
         queryset = build(**arguments)
         if queryset._prefetch_related_lookups:
             raise ValueError("A prepared query cannot prefetch.")
+        # A window or a count is cut around the statement's own text.
+        self.sliced = queryset.query.is_sliced
         compiler = queryset.query.get_compiler(using=using)
         try:
             sql, params = compiler.as_sql()
@@ -104,12 +243,19 @@ class _Statement:
             return
         self.sql = sql
         # Each parameter: (name, None) or (name, index in the list) of the call's
-        # values, or (None, the query's own constant).
-        self.params = [
-            stand_ins[p] if type(p) is int and p in stand_ins else (None, p)
-            for p in params
-        ]
-        if _STAND_IN_TEXT in sql:
+        # values, or (None, the query's own constant); a LIKE pattern of a
+        # Text also has the pattern its value goes into.
+        self.params = []
+        for p in params:
+            slot = stand_ins.get(_key(p)) if _hashable(p) else None
+            if slot is None and isinstance(p, str):
+                slot = _pattern_slot(p, words)
+            if slot is None:
+                if _derived(p):
+                    raise ValueError(f"{build!r} derived a parameter from a value.")
+                slot = (None, p)
+            self.params.append(slot)
+        if _STAND_IN_TEXT in sql or f"{_STAND_IN_YEAR}-" in sql or "\ue731" in sql:
             # A value went into the SQL text: the statement would not hold for
             # other values.
             raise ValueError(f"{build!r} put a value into its SQL text.")
@@ -140,13 +286,65 @@ class _Statement:
         self.populators = get_related_populators(klass_info, select, using)
         self.annotations = list(compiler.annotation_col_map.items())
 
-    def run(self, using, values):
+    def _params(self, connection, values):
+        return [_value_of(slot, values, connection) for slot in self.params]
+
+    def count(self, using, values, *, at_most):
         if self.sql is None:
-            return []
-        params = [_value_of(slot, values) for slot in self.params]
+            return 0
+        if self.sliced:
+            raise ValueError("A sliced query cannot be counted.")
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            self._execute(
+                cursor,
+                "count",
+                # The statement is the ORM's own SQL; the limit a parameter.
+                f"SELECT COUNT(*) FROM ({self.sql} LIMIT %s) counted",  # noqa: S608
+                [*self._params(connection, values), at_most],
+            )
+            return cursor.fetchone()[0]
+
+    def _execute(self, cursor, part, sql, params):
+        """Run the SQL, as a statement PostgreSQL prepared (planned once per
+        connection, its generic plan) where `server_side` asks and every
+        parameter's type is known; else as the ORM runs it."""
+        types = [_sql_type(value) for value in params]
+        if (
+            not self.server_side
+            or cursor.db.vendor != "postgresql"
+            or None in types
+            or "%%" in sql
+        ):
+            cursor.execute(sql, params)
+            return
+        from recipients.prepared import execute_prepared, numbered
+
+        execute_prepared(
+            cursor,
+            name=f"pq{self.number}_{part}",
+            sql=numbered(sql),
+            params=params,
+            types=types,
+        )
+
+    def run(self, using, values, *, window=None):
+        if self.sql is None:
+            return []
+        connection = connections[using]
+        sql, params = self.sql, self._params(connection, values)
+        if window is not None:
+            if self.sliced:
+                raise ValueError("A sliced query takes no window.")
+            start, stop = window.start or 0, window.stop
+            if start < 0 or stop is None or stop < start or window.step:
+                raise ValueError("A window is a slice of a start and a stop.")
+            if stop == start:
+                return []  # as an empty slice of a queryset: no query
+            sql = f"{sql} LIMIT %s OFFSET %s"
+            params = [*params, stop - start, start]
+        with connection.cursor() as cursor:
+            self._execute(cursor, "rows" if window is None else "window", sql, params)
             rows = cursor.fetchall()
         objects = []
         for row in rows:
@@ -172,8 +370,37 @@ class _Statement:
         return objects
 
 
-def _value_of(slot, values):
-    name, item = slot
+def _key(value):
+    # 1 == True == 1.0 and a date equals no datetime, but a Text equals its
+    # str: the type keeps stand-ins apart from the query's own constants.
+    return (type(value), value)
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _pattern_slot(param, words):
+    """Return the slot of a LIKE pattern made of a Text stand-in, or None."""
+    for word, (name, item) in words.items():
+        for pattern in _PATTERNS:
+            if param == pattern.format(word):
+                return (name, item, pattern)
+    return None
+
+
+def _value_of(slot, values, connection):
+    name, item, *pattern = slot
     if name is None:
         return item  # the query's own constant
-    return values[name] if item is None else values[name][item]
+    value = values[name] if item is None else values[name][item]
+    if pattern:
+        # As Django's pattern lookups make it: the value's wildcards escaped.
+        return pattern[0].format(connection.ops.prep_for_like_query(value))
+    if isinstance(value, Text):
+        return str(value)
+    return value

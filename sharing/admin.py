@@ -35,7 +35,7 @@ from .status.guard import (
     departments_administered_by,
     get_bucket_for_sender,
 )
-from .status.selectors import BucketStatus, bucket_status, expired_q
+from .status.selectors import BucketStatus, bucket_status, expired_q, expiry_clock
 from .status.services import (
     BucketAlreadyRevoked,
     BucketNotLocked,
@@ -71,7 +71,7 @@ class ExpiredFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset):
-        expired = expired_q()
+        expired = expired_q(**expiry_clock())
         if self.value() == "yes":
             return queryset.filter(expired)
         if self.value() == "no":

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from django.db.models import (
     Case,
+    Count,
     Exists,
     F,
     IntegerField,
@@ -12,15 +13,17 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    Window,
 )
 from django.utils.translation import gettext as _
 
-from pacsshare.prepared import PreparedQuery
+from pacsshare.paginator import PreparedRows
+from pacsshare.prepared import PreparedQuery, padded
 from recipients.models import UserGroup, display_name_of
 from studies.models import Study
 
 from ..models import ACCESS_RANK, Access, Bucket, BucketOpening, Pseudonym, Share
-from ..status.selectors import expired_q
+from ..status.selectors import expired_q, expiry_clock
 
 
 def recipient_q(user):
@@ -156,35 +159,49 @@ def buckets_valid_for(*, user):
     return (
         Bucket.objects.filter(reaching)
         .filter(revoked_at__isnull=True, share__revoked_at__isnull=True)
-        .exclude(expired_q())
+        .exclude(expired_q(**expiry_clock()))
     )
 
 
 def studies_received_by(*, user):
     """Return one row per study of each of the user's valid buckets, newest share
-    first, as dicts of `bucket_id` and `study_id`.
+    first, as dicts of `bucket_id`, `study_id` and `rows_total` (how many rows
+    there are), for CappedPaginator.get_page_counting_rows.
 
     Read from the share's study links joined to its buckets directly (the
     conditions of buckets_valid_for, in one filter so they hold for the same
     bucket): no subquery of bucket ids, no study columns but its date, so
     PostgreSQL plans and orders it cheaply; the page's studies and buckets are
-    read after, by id (studies_of_rows, buckets_of_rows).
+    read after, by id (studies_of_rows, buckets_of_rows). Its statement is
+    compiled once per number of the user's groups and departments.
     """
-    links = Share.studies.through.objects
     if not user.is_authenticated:
-        return links.none().values("study_id")
-    groups = _GROUP_IDS.all(user_id=user.pk)
+        return Share.studies.through.objects.none().values("study_id")
+    return PreparedRows(
+        _RECEIVED_LINKS,
+        user_id=user.pk,
+        group_ids=padded(_GROUP_IDS.all(user_id=user.pk)),
+        department_ids=padded(user.department_ids),
+        **expiry_clock(),
+    )
+
+
+def _received_links(
+    *, user_id, group_ids, department_ids, now, utc_yesterday, utc_tomorrow
+):
     reaching = (
-        Q(share__buckets__recipient_user=user)
-        | Q(share__buckets__recipient_group__in=groups)
-        | Q(share__buckets__recipient_department__in=user.department_ids)
+        Q(share__buckets__recipient_user=user_id)
+        | Q(share__buckets__recipient_group__in=group_ids)
+        | Q(share__buckets__recipient_department__in=department_ids)
     )
     return (
-        links.filter(
+        Share.studies.through.objects.filter(
             reaching & Q(share__buckets__revoked_at__isnull=True),
             share__revoked_at__isnull=True,
         )
-        .exclude(expired_q())
+        .exclude(
+            expired_q(now=now, utc_yesterday=utc_yesterday, utc_tomorrow=utc_tomorrow)
+        )
         .annotate(bucket_id=F("share__buckets__id"), shared_at=F("share__created_at"))
         .order_by(
             "-shared_at",
@@ -193,7 +210,16 @@ def studies_received_by(*, user):
             "-study_id",
         )
         .values("bucket_id", "study_id")
+        .annotate(rows_total=Window(Count("*")))
     )
+
+
+# On PostgreSQL (elsewhere expiry reads the zones while building).
+# Planned once per connection, too: PostgreSQL took longer to plan it (4.5 ms)
+# than to run it (2.6 ms) on the bench.
+_RECEIVED_LINKS = PreparedQuery(
+    _received_links, only_on={"postgresql"}, server_side=True
+)
 
 
 # The ids of the user's groups (user.user_groups), compiled once.

@@ -12,13 +12,18 @@ from django.db import models
 from django.db.models import Q
 from django.http import Http404
 
-from recipients.roles import departments_administered_by, is_service_desk
+from recipients.roles import (
+    departments_administered_by,
+    departments_administered_by_admin,
+    is_service_desk,
+)
 
 __all__ = [
     "SenderAction",
     "departments_administered_by",
     "get_bucket_for_sender",
     "is_service_desk",
+    "outgoing_buckets_of",
     "outgoing_buckets_visible_to",
     "sender_may",
 ]
@@ -34,16 +39,26 @@ class SenderAction(models.TextChoices):
 
 def outgoing_buckets_visible_to(*, user):
     """Return the buckets the user may see on Status Forwarding."""
-    buckets = Bucket.objects.all()
     if not user.is_authenticated or not user.is_active:
-        return buckets.none()
-    if user.is_service_desk:
+        return Bucket.objects.none()
+    return outgoing_buckets_of(user_id=user.pk, service_desk=user.is_service_desk)
+
+
+def outgoing_buckets_of(*, user_id, service_desk):
+    """Return the buckets an active user, known by id, may see on Status
+    Forwarding: outgoing_buckets_visible_to's rule, for a prepared query."""
+    buckets = Bucket.objects.all()
+    if service_desk:
         return buckets
     # A plain member sees what they sent; an admin of the sending department
     # sees everything it sent (patient names included, so no wider).
     return buckets.filter(
-        Q(share__source_department__in=departments_administered_by(user=user))
-        | Q(share__sender=user)
+        Q(
+            share__source_department__in=departments_administered_by_admin(
+                user_id=user_id
+            )
+        )
+        | Q(share__sender=user_id)
     )
 
 

@@ -24,7 +24,6 @@ from .guard import (
     SenderAction,
     departments_administered_by,
     get_bucket_for_sender,
-    outgoing_buckets_visible_to,
     sender_may,
 )
 from .rows import bucket_rows_html
@@ -32,9 +31,9 @@ from .selectors import (
     MAIL_STATUS_CHOICES,
     BucketStatus,
     bucket_status,
-    buckets_filter,
     buckets_with_status_columns,
     departments_visible_to,
+    status_page_ids,
 )
 from .services import (
     BucketAlreadyRevoked,
@@ -142,18 +141,11 @@ class AuditExportForm(forms.Form):
 def status_forwarding(request):
     """List the outgoing buckets the user may watch, with filters and actions."""
     form = StatusFilterForm(request.GET or None, user=request.user)
-    buckets = buckets_filter(
-        outgoing_buckets_visible_to(user=request.user),
-        **form.filters(),
-        user=request.user,
-    )
     # The page's 50 ids first, over the bucket and share rows only; then those 50
     # with everything a row shows. A LIMIT-ed count numbers the pages.
-    ordered = buckets.order_by("-share__created_at", "-share_id", "pk")
     page = CappedPaginator(
-        ordered.values_list("pk", flat=True),
+        status_page_ids(user=request.user, **form.filters()),
         settings.STATUS_PAGE_SIZE,
-        count_queryset=buckets,
     ).get_page(request.GET.get("page"))
     ids = list(page.object_list)
     # The user's departments: those they administer decide the actions, those

@@ -1,11 +1,14 @@
 """A prepared query gives what its queryset gives, for any values, compiled once."""
 
+import datetime
+
 import pytest
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from pacsshare.prepared import PreparedQuery
+from pacsshare.prepared import PreparedQuery, Text
 from recipients.models import Membership, User
 from sharing.models import Bucket, BucketOpening
 from tests.factories import (
@@ -102,3 +105,180 @@ def test_it_refuses_a_value_put_into_the_sql_text():
 
     with pytest.raises(ValueError, match="SQL text"):
         prepared.all(n=3)
+
+
+def _joined(*, since, before, word, words):
+    return (
+        User.objects.filter(date_joined__gte=since, date_joined__date__lt=before)
+        .filter(Q(username__icontains=word) | Q(first_name=word))
+        .filter(*(Q(last_name__istartswith=w) for w in words))
+        .order_by("pk")
+        .values_list("username", flat=True)
+    )
+
+
+def test_it_takes_times_days_and_typed_words_as_parameters():
+    now = timezone.now()
+    for username, first, last in [
+        ("anne_50%", "Anne", "Peeters"),
+        ("anne-x", "Jan", "Peeters"),
+        ("luc", "anne", "Pe_ters"),
+    ]:
+        UserFactory(username=username, first_name=first, last_name=last)
+    prepared = PreparedQuery(_joined)
+    since, before = (
+        now - datetime.timedelta(hours=1),
+        now.date() + datetime.timedelta(1),
+    )
+
+    for word, words in [("anne", ["pe"]), ("50%", ["pe"]), ("e_", ["pe_"])]:
+        with CaptureQueriesContext(connection) as queries:
+            got = prepared.all(
+                since=since,
+                before=before,
+                word=Text(word),
+                words=[Text(w) for w in words],
+            )
+        expected = list(_joined(since=since, before=before, word=word, words=words))
+        assert got == expected
+        assert len(queries) == 1
+    # Wildcards typed are matched as themselves.
+    assert prepared.all(
+        since=since, before=before, word=Text("50%"), words=[Text("p")]
+    ) == ["anne_50%"]
+    assert (
+        prepared.all(
+            since=now + datetime.timedelta(hours=1),
+            before=before,
+            word=Text("anne"),
+            words=[],
+        )
+        == []
+    )
+    assert len(prepared._statements) == 2  # one word, then none
+
+
+def test_it_refuses_a_day_derived_from_a_value():
+    prepared = PreparedQuery(
+        lambda *, today: User.objects.filter(
+            date_joined__date__lt=today - datetime.timedelta(days=1)
+        )
+    )
+
+    with pytest.raises(ValueError, match="derived"):
+        prepared.all(today=timezone.now().date())
+
+
+def test_it_refuses_a_word_it_was_not_given_as_it_is():
+    prepared = PreparedQuery(
+        lambda *, typed: User.objects.filter(username__in=typed.split())
+    )
+
+    with pytest.raises(ValueError, match="derived"):
+        prepared.all(typed=Text("anne luc"))
+
+
+def test_elsewhere_than_only_on_it_builds_each_call():
+    built = []
+
+    def build(*, user_id):
+        built.append(user_id)
+        return User.objects.filter(pk=user_id).values_list("pk", flat=True)
+
+    user = UserFactory()
+    prepared = PreparedQuery(build, only_on={"no such vendor"})
+
+    assert prepared.all(user_id=user.pk) == [user.pk]
+    assert prepared.all(user_id=user.pk) == [user.pk]
+    assert built == [user.pk, user.pk]
+
+
+def test_a_window_and_a_count_take_their_numbers_as_parameters():
+    department = DepartmentFactory()
+    for _ in range(5):
+        MembershipFactory(user=UserFactory(), department=department)
+    prepared = PreparedQuery(
+        lambda *, department_id: (
+            Membership.objects.filter(department_id=department_id)
+            .order_by("-pk")
+            .values_list("user_id", flat=True)
+        )
+    )
+    everyone = list(prepared.build(department_id=department.pk))
+
+    assert (
+        prepared.all(department_id=department.pk, window=slice(0, 2)) == (everyone[:2])
+    )
+    assert (
+        prepared.all(department_id=department.pk, window=slice(2, 4)) == (everyone[2:4])
+    )
+    assert prepared.count(department_id=department.pk, at_most=3) == 3
+    assert prepared.count(department_id=department.pk, at_most=100) == 5
+    assert len(prepared._statements) == 1
+
+
+def test_an_empty_window_reads_nothing():
+    prepared = PreparedQuery(
+        lambda *, user_id: User.objects.filter(pk=user_id).values_list("pk", flat=True)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert prepared.all(user_id=1, window=slice(0, 0)) == []
+    assert len(queries) == 0
+
+
+def test_a_statement_postgresql_prepares_gives_the_same_rows():
+    department = DepartmentFactory()
+    for _ in range(3):
+        MembershipFactory(user=UserFactory(), department=department)
+    since = timezone.now() - datetime.timedelta(days=1)
+
+    def build(*, department_id, since, word):
+        return (
+            User.objects.filter(
+                memberships__department_id=department_id,
+                date_joined__gte=since,
+                is_active=True,
+            )
+            .filter(Q(username__icontains=word) | Q(username=word))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    prepared = PreparedQuery(build, server_side=True)
+    expected = list(build(department_id=department.pk, since=since, word=""))
+
+    for _ in range(2):  # prepared, then executed again
+        got = prepared.all(department_id=department.pk, since=since, word=Text(""))
+        assert got == expected
+        assert (
+            prepared.count(
+                department_id=department.pk, since=since, word=Text(""), at_most=2
+            )
+            == 2
+        )
+        assert (
+            prepared.all(
+                department_id=department.pk,
+                since=since,
+                word=Text(""),
+                window=slice(1, 3),
+            )
+            == expected[1:3]
+        )
+
+
+def test_past_its_shapes_a_query_is_built_per_call(monkeypatch):
+    monkeypatch.setattr("pacsshare.prepared.MAX_SHAPES", 1)
+    users = [UserFactory() for _ in range(3)]
+    prepared = PreparedQuery(
+        lambda *, user_ids: (
+            User.objects.filter(pk__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    )
+
+    assert prepared.all(user_ids=[users[0].pk]) == [users[0].pk]
+    assert prepared.all(user_ids=[u.pk for u in users]) == [u.pk for u in users]
+    assert len(prepared._statements) == 1

@@ -7,8 +7,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from pacsshare.prepared import PreparedQuery
 from sharing.models import Bucket
-from sharing.status.selectors import expired_q
+from sharing.status.selectors import expired_q, expiry_clock
 from tests.factories import DepartmentFactory, UserFactory, make_bucket
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +37,41 @@ def test_the_lists_and_the_guard_agree_on_expiry_in_every_zone():
 
     listed = set(
         Bucket.objects.filter(pk__in=[b.pk for b in buckets])
-        .filter(expired_q())
+        .filter(expired_q(**expiry_clock()))
         .values_list("pk", flat=True)
     )
 
     assert listed == expected
+
+
+def test_a_query_compiled_once_holds_at_any_time():
+    recipient = UserFactory()
+    utc_today = timezone.now().astimezone(datetime.UTC).date()
+    buckets = [
+        make_bucket(
+            recipient=recipient,
+            department=DepartmentFactory(time_zone=zone),
+            valid_until=utc_today + datetime.timedelta(days=days),
+        )
+        for zone in ZONES
+        for days in range(-3, 4)
+    ]
+    prepared = PreparedQuery(
+        lambda *, bucket_ids, now, utc_yesterday, utc_tomorrow: (
+            Bucket.objects.filter(pk__in=bucket_ids)
+            .filter(
+                expired_q(
+                    now=now, utc_yesterday=utc_yesterday, utc_tomorrow=utc_tomorrow
+                )
+            )
+            .values_list("pk", flat=True)
+        ),
+        only_on={"postgresql"},
+    )
+
+    # Every three hours over three days: the zones' days turn at different hours.
+    for hours in range(-36, 37, 3):
+        now = timezone.now() + datetime.timedelta(hours=hours)
+        listed = prepared.all(bucket_ids=[b.pk for b in buckets], **expiry_clock(now))
+        assert set(listed) == {b.pk for b in buckets if now >= b.share.expires_at}, now
+    assert len(prepared._statements) <= 1

@@ -253,6 +253,31 @@ def test_it_filters_by_sender_and_date_and_searches_patients(client, world):
     assert set(by_patient) == {world.bucket_a.pk}
 
 
+def test_it_searches_each_typed_word_as_it_is_typed(client, world):
+    percent = UserFactory(last_name="Fifty%off")
+    underscore = UserFactory(last_name="Under_score")
+    buckets = {
+        user.pk: BucketFactory(
+            share=ShareFactory(sender=world.sender_a, source_department=world.dept_a),
+            recipient_user=user,
+        )
+        for user in (percent, underscore)
+    }
+    client.force_login(world.admin_a)
+
+    def found(q):
+        return set(_rows(client.get(PAGE, {"q": q})))
+
+    # One statement for every one-word search; wildcards typed match themselves.
+    assert found("fifty%") == {buckets[percent.pk].pk}
+    assert found("%") == {buckets[percent.pk].pk}
+    assert found("r_s") == {buckets[underscore.pk].pk}
+    assert found("under_") == {buckets[underscore.pk].pk}
+    assert found("u_der") == set()
+    assert found("score fifty") == set()
+    assert found("score under") == {buckets[underscore.pk].pk}
+
+
 def test_it_paginates(client, world):
     share = ShareFactory(sender=world.sender_a, source_department=world.dept_a)
     for _ in range(26):
