@@ -28,7 +28,9 @@ the planner took longer than the run; check its plan (EXPLAIN EXECUTE) first.
 
 `only_on` names the database vendors the statement is kept on; on the others
 every call builds and runs its queryset (a builder that must read the
-database itself there, as expiry does on SQLite).
+database itself there, as expiry does on SQLite). On any database but
+PostgreSQL a call with a date or a datetime among its values is built per call
+too: SQLite's backend turns them into text before a stand-in can be found.
 """
 
 import datetime
@@ -117,6 +119,10 @@ class PreparedQuery:
         vendor = connections[using].vendor
         if self.only_on is not None and vendor not in self.only_on:
             return None
+        if vendor != "postgresql" and any(map(_has_time, values.values())):
+            # SQLite's backend passes dates and times as text it formats
+            # itself: no stand-in survives to be found again. Built per call.
+            return None
         shape = tuple(
             (name, _shape_of(value)) for name, value in sorted(values.items())
         )
@@ -134,6 +140,13 @@ class PreparedQuery:
         """Return the first instance or None (the builder slices to one row)."""
         rows = self.all(using=using, **values)
         return rows[0] if rows else None
+
+
+def _has_time(value):
+    """Return whether a value is, or lists, a date or a datetime."""
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, datetime.date) for v in value)
+    return isinstance(value, datetime.date)
 
 
 def padded(ids):

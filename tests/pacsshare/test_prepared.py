@@ -117,6 +117,7 @@ def _joined(*, since, before, word, words):
     )
 
 
+@pytest.mark.postgres
 def test_it_takes_times_days_and_typed_words_as_parameters():
     now = timezone.now()
     for username, first, last in [
@@ -158,6 +159,25 @@ def test_it_takes_times_days_and_typed_words_as_parameters():
     assert len(prepared._statements) == 2  # one word, then none
 
 
+def test_off_postgresql_a_call_with_a_date_is_built_each_time():
+    if connection.vendor == "postgresql":
+        pytest.skip("SQLite's backend passes dates as text; PostgreSQL keeps them")
+    user = UserFactory(username="anne")
+    prepared = PreparedQuery(_joined)
+    today = timezone.now().date()
+
+    got = prepared.all(
+        since=user.date_joined,
+        before=today + datetime.timedelta(1),
+        word=Text("ann"),
+        words=[],
+    )
+
+    assert got == ["anne"]
+    assert prepared._statements == {}
+
+
+@pytest.mark.postgres
 def test_it_refuses_a_day_derived_from_a_value():
     prepared = PreparedQuery(
         lambda *, today: User.objects.filter(
