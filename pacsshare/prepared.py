@@ -186,6 +186,8 @@ def _shape_of(value):
             return ("list", kinds.pop(), len(value))
     if isinstance(value, (list, tuple)) and not value:
         return ("list", None, 0)
+    if isinstance(value, list):
+        return ("as is", tuple(value))  # bools or plain strings: a shape
     return ("as is", value)
 
 
@@ -223,18 +225,24 @@ class _Statement:
 
     def __init__(self, build, using, values):
         self.number = next(_NUMBERS)
-        counter = itertools.count()
+        # Days and times count apart from ids and words, so however many ids
+        # come first, their stand-ins stay in the years _derived looks at.
+        counters = {True: itertools.count(), False: itertools.count()}
+
+        def counter(kind):
+            return next(counters[kind in ("date", "datetime")])
+
         # (type, stand-in) -> (name, index in a list or None)
         stand_ins = {}
         arguments = {}
         for name, value in values.items():
             shape = _shape_of(value)
             if isinstance(shape, str):
-                stand_in = _stand_in(shape, next(counter))
+                stand_in = _stand_in(shape, counter(shape))
                 stand_ins[_key(stand_in)] = (name, None)
                 arguments[name] = stand_in
             elif shape[0] == "list":
-                items = [_stand_in(shape[1], next(counter)) for _ in value]
+                items = [_stand_in(shape[1], counter(shape[1])) for _ in value]
                 stand_ins.update(
                     (_key(item), (name, index)) for index, item in enumerate(items)
                 )

@@ -189,6 +189,18 @@ def test_it_refuses_a_day_derived_from_a_value():
         prepared.all(today=timezone.now().date())
 
 
+@pytest.mark.postgres
+def test_it_refuses_a_day_derived_from_a_value_after_a_hundred_ids():
+    prepared = PreparedQuery(
+        lambda *, ids, today: User.objects.filter(
+            pk__in=ids, date_joined__date__lt=today - datetime.timedelta(days=1)
+        )
+    )
+
+    with pytest.raises(ValueError, match="derived"):
+        prepared.all(ids=list(range(1, 101)), today=timezone.now().date())
+
+
 def test_it_refuses_a_word_it_was_not_given_as_it_is():
     prepared = PreparedQuery(
         lambda *, typed: User.objects.filter(username__in=typed.split())

@@ -244,3 +244,44 @@ def test_it_runs_as_many_queries_for_100_studies_as_for_10(client, member, depar
     with_hundred = _count_queries(client)
 
     assert with_ten == with_hundred
+
+
+def test_a_member_of_three_departments_sees_them_all_and_no_other(client):
+    # Three departments (the unfiltered page's statement pads the ids to
+    # four) against the same rows through a filter (the queryset path).
+    mine = [DepartmentFactory() for _ in range(3)]
+    other = DepartmentFactory()
+    user = UserFactory(departments=mine)
+    client.force_login(user)
+    for day in range(1, 28):
+        _study(mine[day % 3], day=day)
+    hidden = _study(other, day=28)
+    everything = {"date_from": "2024-01-01", "date_to": "2024-12-31"}
+
+    pages = {}
+    for number in (1, 2, 3):
+        plain = client.get(OVERVIEW, {"page": number})
+        filtered = client.get(OVERVIEW, {**everything, "page": number})
+        assert _rows(plain) == _rows(filtered)
+        assert plain.context["page"].number == filtered.context["page"].number
+        pages[number] = plain
+
+    assert [s.study_date.day for s in _rows(pages[1])] == list(range(27, 2, -1))
+    # A page past the end shows the last one, as Django's get_page does.
+    assert [s.study_date.day for s in _rows(pages[2])] == [2, 1]
+    assert _rows(pages[3]) == _rows(pages[2])
+    assert "27 studies" in pages[1].text
+    assert hidden not in _rows(pages[1]) + _rows(pages[2])
+    assert other.name not in pages[1].text
+    assert {d.name for d in mine} <= {s.department.name for s in _rows(pages[1])}
+
+
+def test_a_user_of_no_department_sees_an_empty_overview(client):
+    _study(DepartmentFactory(), day=1)
+    client.force_login(UserFactory())
+
+    response = client.get(OVERVIEW)
+
+    assert response.status_code == 200
+    assert _rows(response) == []
+    assert "0 studies" in response.text
