@@ -17,6 +17,8 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -91,14 +93,38 @@ def expired_q(*, now, utc_yesterday, utc_tomorrow):
             & Q(share__valid_until__lt=local_today)
         )
     # Elsewhere each zone's day is computed here, from the zones read first (a
-    # prepared query of this is kept on PostgreSQL only). order_by(): the
-    # default ordering by name would make every row distinct.
-    zones = Department.objects.order_by().values_list("time_zone", flat=True).distinct()
+    # prepared query of this is kept on PostgreSQL only).
     q = Q(pk__in=[])
-    for zone in zones:
+    for zone in _zones_at(now):
         today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
         q |= Q(share__source_department__time_zone=zone, share__valid_until__lt=today)
     return q
+
+
+# The zones read for the latest `now` (off PostgreSQL): a page's count and its
+# rows, built apart from one expiry_clock(), read them once.
+_zones_read = (None, ())
+
+
+@receiver(post_save, sender=Department, dispatch_uid="status.zones_saved")
+@receiver(post_delete, sender=Department, dispatch_uid="status.zones_deleted")
+def _forget_zones(**kwargs):
+    # A department saved within one `now` (a frozen clock) is read again.
+    global _zones_read
+    _zones_read = (None, ())
+
+
+def _zones_at(now):
+    """Return the departments' time zones, read once per `now`."""
+    global _zones_read
+    read_at, zones = _zones_read
+    if read_at is None or read_at != now:
+        # order_by(): the default ordering by name would make every row distinct.
+        zones = tuple(
+            Department.objects.order_by().values_list("time_zone", flat=True).distinct()
+        )
+        _zones_read = (now, zones)
+    return zones
 
 
 def _revoked_q():

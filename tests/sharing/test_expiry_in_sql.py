@@ -75,3 +75,30 @@ def test_a_query_compiled_once_holds_at_any_time():
         listed = prepared.all(bucket_ids=[b.pk for b in buckets], **expiry_clock(now))
         assert set(listed) == {b.pk for b in buckets if now >= b.share.expires_at}, now
     assert len(prepared._statements) <= 1
+
+
+def test_a_zone_added_at_the_same_instant_counts_too():
+    # Off PostgreSQL the zones are read once per `now` (a page's count and
+    # rows): a department saved meanwhile, as under a frozen clock, is read.
+    recipient = UserFactory()
+    clock = expiry_clock()
+    yesterday = clock["now"].astimezone(datetime.UTC).date() - datetime.timedelta(2)
+
+    def expired():
+        return set(
+            Bucket.objects.filter(expired_q(**clock)).values_list("pk", flat=True)
+        )
+
+    first = make_bucket(
+        recipient=recipient,
+        department=DepartmentFactory(time_zone="Europe/Brussels"),
+        valid_until=yesterday,
+    )
+    assert expired() == {first.pk}
+    second = make_bucket(
+        recipient=recipient,
+        department=DepartmentFactory(time_zone="Pacific/Kiritimati"),
+        valid_until=yesterday,
+    )
+
+    assert expired() == {first.pk, second.pk}
