@@ -75,6 +75,10 @@ class CappedPaginator(Paginator):
             # PreparedRows bring their rows_total themselves.
             rows_of = rows_of.annotate(rows_total=Window(Count("*")))
         rows = list(rows_of[bottom : bottom + self.per_page])
+        if not rows and bottom == 0:
+            # No row at all (a new user's empty list): nothing more to count.
+            self.count = self.limit = 0
+            return Page(rows, 1, self)
         if not rows:
             return self.get_page(number)
         first = rows[0]

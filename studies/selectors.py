@@ -25,12 +25,17 @@ MODALITIES = ["CR", "CT", "DX", "MG", "MR", "NM", "OT", "PT", "RF", "US", "XA"]
 
 
 def studies_visible_to(*, user):
-    """Return the studies a user sees as a department member (not via buckets).
+    """Return the studies a user sees as a department member (not via buckets)."""
+    return studies_of_departments(department_ids=user.department_ids)
+
+
+def studies_of_departments(*, department_ids):
+    """Return the studies of these departments.
 
     Filtering on the department ids themselves (not a join through memberships)
     lets PostgreSQL walk study_overview_order_idx and stop after one page.
     """
-    return Study.objects.filter(department_id__in=user.department_ids)
+    return Study.objects.filter(department_id__in=department_ids)
 
 
 def _instance_for_member(*, user_id, study_id, instance_id):

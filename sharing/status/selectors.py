@@ -17,8 +17,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -93,38 +91,14 @@ def expired_q(*, now, utc_yesterday, utc_tomorrow):
             & Q(share__valid_until__lt=local_today)
         )
     # Elsewhere each zone's day is computed here, from the zones read first (a
-    # prepared query of this is kept on PostgreSQL only).
+    # prepared query of this is kept on PostgreSQL only). order_by(): the
+    # default ordering by name would make every row distinct.
+    zones = Department.objects.order_by().values_list("time_zone", flat=True).distinct()
     q = Q(pk__in=[])
-    for zone in _zones_at(now):
+    for zone in zones:
         today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
         q |= Q(share__source_department__time_zone=zone, share__valid_until__lt=today)
     return q
-
-
-# The zones read for the latest `now` (off PostgreSQL): a page's count and its
-# rows, built apart from one expiry_clock(), read them once.
-_zones_read = (None, ())
-
-
-@receiver(post_save, sender=Department, dispatch_uid="status.zones_saved")
-@receiver(post_delete, sender=Department, dispatch_uid="status.zones_deleted")
-def _forget_zones(**kwargs):
-    # A department saved within one `now` (a frozen clock) is read again.
-    global _zones_read
-    _zones_read = (None, ())
-
-
-def _zones_at(now):
-    """Return the departments' time zones, read once per `now`."""
-    global _zones_read
-    read_at, zones = _zones_read
-    if read_at is None or read_at != now:
-        # order_by(): the default ordering by name would make every row distinct.
-        zones = tuple(
-            Department.objects.order_by().values_list("time_zone", flat=True).distinct()
-        )
-        _zones_read = (now, zones)
-    return zones
 
 
 def _revoked_q():
@@ -157,7 +131,7 @@ def notification_shown_status(now=None):
 PERSON_NAME_FIELDS = ("id", "username", "title", "first_name", "last_name")
 
 
-def buckets_with_status_columns(bucket_ids, *, departments=None):
+def buckets_with_status_columns(bucket_ids, *, departments=None, now=None):
     """Return the buckets of a Status Forwarding page with what its table shows.
 
     A constant number of queries: the buckets with their share and status
@@ -167,7 +141,7 @@ def buckets_with_status_columns(bucket_ids, *, departments=None):
     query instead costs PostgreSQL's planner and executor more than the short
     queries.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     buckets = _STATUS_BUCKETS.all(bucket_ids=padded(bucket_ids), now=now)
     shares = [bucket.share for bucket in buckets]
     # The studies of the page's shares in one plain query (`listed_studies`, by
@@ -360,15 +334,15 @@ def _visible_and_filtered(
 # Status Forwarding's ids, newest share first, and their count: compiled once
 # per shape (which filters are set, how many words), on PostgreSQL (elsewhere
 # expiry reads the zones while building).
-_PAGE_IDS = PreparedQuery(
-    lambda **values: (
+def _page_ids(**values):
+    return (
         _visible_and_filtered(**values)
         .order_by("-share__created_at", "-share_id", "pk")
         .values_list("pk", flat=True)
-    ),
-    only_on={"postgresql"},
-    server_side=True,
-)
+    )
+
+
+_PAGE_IDS = PreparedQuery(_page_ids, only_on={"postgresql"}, server_side=True)
 _PAGE_COUNTED = PreparedQuery(
     lambda **values: (
         _visible_and_filtered(**values).order_by().values_list("pk", flat=True)
@@ -387,28 +361,32 @@ def status_page_ids(
     shared_from=None,
     shared_to=None,
     search="",
+    now=None,
 ):
     """Return the ids of the buckets the user sees on Status Forwarding with
-    these filters (the form's), newest share first, for CappedPaginator.
+    these filters (the form's) at `now`, newest share first, for CappedPaginator.
 
     The guard's rule (outgoing_buckets_visible_to) narrowed by buckets_filter,
-    run by prepared statements: the words typed are parameters, never shapes.
+    run by prepared statements on PostgreSQL: the words typed are parameters,
+    never shapes. Elsewhere one queryset, counted and sliced by the paginator
+    (its expiry reads the zones once).
     """
     if not user.is_authenticated or not user.is_active:
         return Bucket.objects.none().values_list("pk", flat=True)
-    return PreparedRows(
-        _PAGE_IDS,
-        counted=_PAGE_COUNTED,
-        user_id=user.pk,
-        service_desk=user.is_service_desk,
-        **expiry_clock(),
-        status=status,
-        department_id=None if department is None else department.pk,
-        sender_words=[Text(word) for word in sender.split()],
-        shared_from=shared_from,
-        shared_to=shared_to,
-        search_words=[Text(word) for word in search.split()],
-    )
+    values = {
+        "user_id": user.pk,
+        "service_desk": user.is_service_desk,
+        **expiry_clock(now),
+        "status": status,
+        "department_id": None if department is None else department.pk,
+        "sender_words": [Text(word) for word in sender.split()],
+        "shared_from": shared_from,
+        "shared_to": shared_to,
+        "search_words": [Text(word) for word in search.split()],
+    }
+    if connection.vendor != "postgresql":
+        return _page_ids(**values)
+    return PreparedRows(_PAGE_IDS, counted=_PAGE_COUNTED, **values)
 
 
 def _studies_of_patient_matching(word):

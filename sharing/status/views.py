@@ -141,10 +141,12 @@ class AuditExportForm(forms.Form):
 def status_forwarding(request):
     """List the outgoing buckets the user may watch, with filters and actions."""
     form = StatusFilterForm(request.GET or None, user=request.user)
+    # One clock for the page: a row filtered as "not opened" is not shown expired.
+    now = timezone.now()
     # The page's 50 ids first, over the bucket and share rows only; then those 50
     # with everything a row shows. A LIMIT-ed count numbers the pages.
     page = CappedPaginator(
-        status_page_ids(user=request.user, **form.filters()),
+        status_page_ids(user=request.user, now=now, **form.filters()),
         settings.STATUS_PAGE_SIZE,
     ).get_page(request.GET.get("page"))
     ids = list(page.object_list)
@@ -160,9 +162,9 @@ def status_forwarding(request):
             departments={
                 d.pk: d for d in (*member_departments, *administered_departments)
             },
+            now=now,
         )
     }
-    now = timezone.now()
     rows = []
     for bucket in (by_id[pk] for pk in ids if pk in by_id):
         status = bucket_status(bucket, now=now)

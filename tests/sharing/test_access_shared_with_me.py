@@ -187,6 +187,9 @@ def test_the_query_count_does_not_grow_with_the_rows(client):
 def test_an_empty_tab_says_so(client):
     client.force_login(UserFactory())
 
-    response = client.get(URL)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(URL)
 
     assert "Nothing shared with you yet" in response.content.decode()
+    # No row at all: nothing is counted after the page's own query.
+    assert not [q for q in queries if "COUNT(*) FROM (" in q["sql"]]

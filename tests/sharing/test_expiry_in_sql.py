@@ -78,8 +78,8 @@ def test_a_query_compiled_once_holds_at_any_time():
 
 
 def test_a_zone_added_at_the_same_instant_counts_too():
-    # Off PostgreSQL the zones are read once per `now` (a page's count and
-    # rows): a department saved meanwhile, as under a frozen clock, is read.
+    # Off PostgreSQL expiry reads the departments' zones: one saved under the
+    # same clock (a frozen one, a page's count and rows) is read too.
     recipient = UserFactory()
     clock = expiry_clock()
     yesterday = clock["now"].astimezone(datetime.UTC).date() - datetime.timedelta(2)
