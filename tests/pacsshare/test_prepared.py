@@ -129,7 +129,7 @@ def test_it_takes_times_days_and_typed_words_as_parameters():
     prepared = PreparedQuery(_joined)
     since, before = (
         now - datetime.timedelta(hours=1),
-        now.date() + datetime.timedelta(1),
+        timezone.localdate(now) + datetime.timedelta(1),
     )
 
     for word, words in [("anne", ["pe"]), ("50%", ["pe"]), ("e_", ["pe_"])]:
@@ -164,7 +164,7 @@ def test_off_postgresql_a_call_with_a_date_is_built_each_time():
         pytest.skip("SQLite's backend passes dates as text; PostgreSQL keeps them")
     user = UserFactory(username="anne")
     prepared = PreparedQuery(_joined)
-    today = timezone.now().date()
+    today = timezone.localdate()
 
     got = prepared.all(
         since=user.date_joined,
